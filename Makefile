@@ -1,0 +1,54 @@
+# The two commands of the README:
+#   make demo   install everything, start the local stack, run all workers on the demo feeds
+#   make test   install everything, lint, type-check and run every test tier (starts the stack)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo run test lint unit integration e2e bench stack-down clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/brandpulse demo
+
+run: install
+	$(BIN)/brandpulse stack up
+	$(BIN)/brandpulse run
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# pytest exits 5 when it collected nothing: for this project that means a broken test
+# layout, so it fails the run instead of passing silently.
+test: lint
+	@$(BIN)/pytest; code=$$?; \
+	if [ $$code -eq 5 ]; then echo "pytest collected no tests: failing on purpose" >&2; exit 1; fi; \
+	exit $$code
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install
+	$(BIN)/pytest tests/integration
+
+e2e: install
+	$(BIN)/pytest tests/e2e
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+stack-down: install
+	$(BIN)/brandpulse stack down
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

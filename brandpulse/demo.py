@@ -1,0 +1,178 @@
+"""``brandpulse demo``: the whole pipeline on the bundled demo feeds, with progress and a summary.
+
+Starts the local stack, resets the demo's own topics and indices (so every run starts clean),
+runs the four workers as processes, shows progress until every stage has caught up, and prints
+what each stage did — the indexed figure is counted in Elasticsearch, not estimated.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from brandpulse import stack
+from brandpulse.esclient import make_es, wait_for_es
+from brandpulse.kafkaio import group_lag, make_admin, topic_count, wait_for_broker
+from brandpulse.settings import Settings, load_settings
+from brandpulse.state import StateStore
+from brandpulse.supervisor import Supervisor
+from index.templates import alerts_index, mentions_alias
+
+
+def reset_demo(s: Settings) -> None:
+    """Delete the demo's topics, consumer groups and indices; recreate them empty."""
+    from brandpulse.cli import setup
+
+    admin = make_admin(s.kafka)
+    try:
+        t = s.topics
+        names = [t.raw, t.enriched, t.alerts, t.dead_letter, t.state]
+        existing = set(admin.list_topics())
+        doomed = [n for n in names if n in existing]
+        if doomed:
+            admin.delete_topics(doomed, raise_errors=False)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and set(admin.list_topics()) & set(doomed):
+            time.sleep(0.5)
+        groups = [f"{s.workers.group_prefix}-{st}" for st in ("enrich", "index", "alerts")]
+        try:
+            admin.delete_groups(groups, raise_errors=False)
+        except Exception:  # groups that never existed
+            pass
+    finally:
+        admin.close()
+    es = make_es(s.elasticsearch)
+    wait_for_es(es)
+    prefix = s.elasticsearch.index_prefix
+    for pattern in (f"{mentions_alias(prefix)}-*", alerts_index(prefix)):
+        es.indices.delete(index=pattern, ignore_unavailable=True, allow_no_indices=True)
+    # Topic deletion is asynchronous in Kafka; retry creation until the names are free.
+    for attempt in range(20):
+        try:
+            setup(s, quiet=True)
+            return
+        except Exception:
+            if attempt == 19:
+                raise
+            time.sleep(1.5)
+
+
+def counts(s: Settings, es: Any) -> dict[str, int]:
+    prefix = s.elasticsearch.index_prefix
+    es.indices.refresh(index=f"{mentions_alias(prefix)}*,{alerts_index(prefix)}", ignore_unavailable=True,
+                       allow_no_indices=True)
+    indexed = es.count(index=mentions_alias(prefix), ignore_unavailable=True, allow_no_indices=True)["count"]
+    alert_docs = es.count(index=alerts_index(prefix), ignore_unavailable=True)["count"]
+    return {
+        "ingested": topic_count(s, s.topics.raw),
+        "enriched": topic_count(s, s.topics.enriched),
+        "indexed": int(indexed),
+        "alerts": topic_count(s, s.topics.alerts),
+        "alert_docs": int(alert_docs),
+        "dead_letters": topic_count(s, s.topics.dead_letter),
+    }
+
+
+def feeds_finished(s: Settings, store: StateStore) -> bool:
+    health = store.load("feed-health/")
+    for f in s.feeds:
+        if not f.enabled:
+            continue
+        h = health.get(f"feed-health/{f.name}")
+        if not h or not h.get("last_success"):
+            return False
+        if f.kind == "replay" and not h.get("done"):
+            return False
+    return True
+
+
+def caught_up(s: Settings) -> bool:
+    g = s.workers.group_prefix
+    return (
+        group_lag(s, f"{g}-enrich", [s.topics.raw]) == 0
+        and group_lag(s, f"{g}-index", [s.topics.enriched, s.topics.alerts]) == 0
+        and group_lag(s, f"{g}-alerts", [s.topics.enriched]) == 0
+    )
+
+
+def run_demo(*, config: str, keep_running: bool = False, timeout: float = 600.0) -> int:
+    t0 = time.monotonic()
+    s = load_settings(config)
+    print(f"== BrandPulse demo ({config})", flush=True)
+    took = stack.up(s.stack)
+    print(f"== local stack ready in {took:.1f}s", flush=True)
+    wait_for_broker(s)
+    reset_demo(s)
+    print(f"== topics and index templates ready; brands: {', '.join(b.name for b in s.brands)}", flush=True)
+    log_path = stack.stack_dir(s.stack) / "logs" / "demo-workers.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"== starting workers (ingest, enrich, index, alerts); their logs: {log_path}", flush=True)
+    print("== alerts appear below as the alert worker raises them", flush=True)
+    with Path(log_path).open("ab") as logfile:
+        sup = Supervisor(config=config, stderr=logfile)
+        sup.start()
+        es = make_es(s.elasticsearch)
+        store = StateStore(s)
+        stable = 0
+        last: dict[str, int] = {}
+        try:
+            while True:
+                time.sleep(2.0)
+                for note in sup.check():
+                    print(f"   ! {note}", flush=True)
+                c = counts(s, es)
+                elapsed = time.monotonic() - t0
+                print(f"   [{elapsed:5.0f}s] ingested {c['ingested']:>5} · enriched {c['enriched']:>5} · "
+                      f"indexed {c['indexed']:>5} · alerts {c['alerts']:>3} · dead letters {c['dead_letters']:>3}",
+                      flush=True)
+                # Lag 0 on every group means each record was indexed or dead-lettered.
+                done = c["ingested"] > 0 and feeds_finished(s, store) and caught_up(s)
+                stable = stable + 1 if done and c == last else 0
+                last = c
+                if stable >= 2:
+                    break
+                if elapsed > timeout:
+                    print(f"demo: not finished after {timeout:.0f}s; see {log_path}", file=sys.stderr)
+                    return 1
+        finally:
+            store.close()
+            if not keep_running:
+                sup.stop()
+    _summary(s, last, time.monotonic() - t0, config, keep_running)
+    return 0
+
+
+def _summary(s: Settings, c: dict[str, int], elapsed: float, config: str, keep_running: bool) -> None:
+    es = make_es(s.elasticsearch)
+    prefix = s.elasticsearch.index_prefix
+    alerts = es.search(index=alerts_index(prefix), size=10, sort=[{"window_start": "asc"}],
+                       ignore_unavailable=True)["hits"]["hits"]
+    per_brand = es.search(index=mentions_alias(prefix), size=0,
+                          aggs={"b": {"terms": {"field": "brand", "size": 20}},
+                                "s": {"terms": {"field": "enrichment.sentiment.label", "size": 5}},
+                                "l": {"terms": {"field": "enrichment.language.code", "size": 10}}})["aggregations"]
+    print()
+    print(f"== Demo finished in {elapsed:.0f}s")
+    print(f"   mentions ingested   {c['ingested']:>6}   (records on {s.topics.raw}; one per post and brand)")
+    print(f"   enriched            {c['enriched']:>6}")
+    print(f"   indexed             {c['indexed']:>6}   (counted in Elasticsearch: {mentions_alias(prefix)})")
+    print(f"   dead letters        {c['dead_letters']:>6}")
+    print(f"   alerts raised       {c['alerts']:>6}")
+    for hit in alerts:
+        a = hit["_source"]
+        print(f"     - [{a.get('severity')}] {a.get('brand')}: {a.get('reason')} ({a.get('window_start')})")
+    print("   by brand:     " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["b"]["buckets"]))
+    print("   by sentiment: " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["s"]["buckets"]))
+    print("   by language:  " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["l"]["buckets"]))
+    url = s.elasticsearch.url.split(",")[0].rstrip("/")
+    print()
+    print("Query the data:")
+    print(f"   curl -s '{url}/{mentions_alias(prefix)}/_search?q=brand:%22Nimbus%20Air%22"
+          "%20AND%20enrichment.sentiment.label:negative&size=3&pretty'")
+    print(f"   curl -s '{url}/{alerts_index(prefix)}/_search?pretty'")
+    print(f"   .venv/bin/brandpulse --config {config} feeds status")
+    if keep_running:
+        print("Workers are still running (Ctrl-C or `kill` the demo to stop them).")
+    print("The local stack keeps running; stop it with: .venv/bin/brandpulse stack down")

@@ -1,0 +1,52 @@
+"""The enrichment stage: raw mentions → language, sentiment, entities, keywords, places → enriched topic.
+
+Heavy models load once per process (``Enricher``); records go through in batches; a record that
+cannot be read or enriched is dead-lettered with its reason, the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kafka.consumer.fetcher import ConsumerRecord
+
+from brandpulse.loop import Failure, Output, StageResult
+from brandpulse.schema import Mention, SchemaError
+from brandpulse.settings import Settings
+from enrich.pipeline import Enricher, EnrichmentFailure
+from enrich.sentiment import SentimentConfig
+
+
+def make_enricher(settings: Settings) -> Enricher:
+    brand_terms = {b.name: [b.name, *b.aliases] for b in settings.brands}
+    sentiment = SentimentConfig(
+        vader_positive_threshold=settings.enrich.vader_positive_threshold,
+        vader_negative_threshold=settings.enrich.vader_negative_threshold,
+    )
+    return Enricher(languages=settings.enrich.languages, brand_terms=brand_terms, sentiment=sentiment)
+
+
+class EnrichStage:
+    stage = "enrich"
+
+    def __init__(self, enricher: Enricher, out_topic: str) -> None:
+        self.enricher = enricher
+        self.out_topic = out_topic
+
+    def handle(self, records: Sequence[ConsumerRecord]) -> StageResult:
+        result = StageResult()
+        parsed: list[tuple[ConsumerRecord, Mention]] = []
+        for rec in records:
+            try:
+                parsed.append((rec, Mention.from_bytes(rec.value or b"")))
+            except SchemaError as exc:
+                result.failures.append(Failure(rec, exc))
+        if not parsed:
+            return result
+        enriched = self.enricher.enrich([m for _, m in parsed])
+        for (rec, _), out in zip(parsed, enriched, strict=True):
+            if isinstance(out, EnrichmentFailure):
+                result.failures.append(Failure(rec, f"{out.error_class}: {out.message}"))
+            else:
+                result.outputs.append(Output(self.out_topic, out.kafka_key, out.to_bytes()))
+        return result

@@ -1,0 +1,280 @@
+"""The ingest worker: poll every configured feed on its schedule, match brands, produce.
+
+Per poll: ``feed.poll(cursor)`` → brand matching (one record per matched brand, keyed by brand)
+→ produce to the raw topic and wait for the acks → only then persist the new cursor to the
+compacted state topic. A crash between the two re-polls from the old cursor; the mentions'
+deterministic ids make that repeat harmless downstream. A broken feed is counted, backed off
+and reported in ``brandpulse feeds status``; it never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.background import BackgroundScheduler
+from kafka import KafkaProducer
+from prometheus_client import Counter, Gauge
+
+from brandpulse.kafkaio import dead_letter_record, make_producer
+from brandpulse.metrics import WorkerMetrics
+from brandpulse.schema import Mention
+from brandpulse.settings import BrandSettings, FeedSettings, Settings
+from brandpulse.state import StateStore
+from ingest.feeds import Feed, FeedError, PollResult, Post, build_feed
+from ingest.query import BrandMatcher, BrandSpec, MatchDoc
+
+log = logging.getLogger(__name__)
+
+
+def brand_matcher(brands: Sequence[BrandSettings]) -> BrandMatcher:
+    return BrandMatcher(
+        [
+            BrandSpec(
+                name=b.name, query=b.query, aliases=tuple(b.aliases), exclude_terms=tuple(b.exclude_terms),
+                exclude_authors=tuple(b.exclude_authors), languages=tuple(b.languages),
+            )
+            for b in brands
+        ]
+    )
+
+
+def match_post(matcher: BrandMatcher, post: Post, feed: str, fetched_at: datetime) -> list[Mention]:
+    """One Mention per matched brand (see README: "one record per brand")."""
+    doc = MatchDoc(
+        text=post.text, title=post.title, author=post.author.handle or post.author.name,
+        url=post.url, lang=post.lang, country=post.country,
+    )
+    brands = tuple(matcher.match(doc))
+    return [post.to_mention(feed=feed, brand=b, matched_brands=brands, fetched_at=fetched_at) for b in brands]
+
+
+@dataclass
+class FeedHealth:
+    name: str
+    kind: str
+    last_poll: str | None = None
+    last_success: str | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    posts_total: int = 0
+    mentions_total: int = 0
+    item_errors_total: int = 0
+    done: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class IngestWorker:
+    def __init__(self, settings: Settings, metrics: WorkerMetrics, *, feed_names: Sequence[str] | None = None,
+                 producer: KafkaProducer | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.matcher = brand_matcher(settings.brands)
+        self.producer = producer or make_producer(settings.kafka, "ingest")
+        self.state = StateStore(settings, self.producer)
+        self.feed_settings = [f for f in settings.feeds if f.enabled and (not feed_names or f.name in feed_names)]
+        base = Path(settings.base_dir)
+        self.feeds: dict[str, Feed] = {f.name: build_feed(f.name, f.kind, f.options, base_dir=base)
+                                       for f in self.feed_settings}
+        self.cursors: dict[str, dict[str, Any] | None] = {}
+        self.health = {f.name: FeedHealth(f.name, f.kind) for f in self.feed_settings}
+        self._locks = {f.name: threading.Lock() for f in self.feed_settings}
+        reg = metrics.registry
+        self.m_posts = Counter("brandpulse_feed_posts", "posts fetched", ["feed"], registry=reg)
+        self.m_mentions = Counter("brandpulse_feed_mentions", "mentions produced", ["feed", "brand"], registry=reg)
+        self.m_unmatched = Counter("brandpulse_feed_unmatched", "posts matching no brand", ["feed"], registry=reg)
+        self.m_item_errors = Counter("brandpulse_feed_item_errors", "items skipped", ["feed"], registry=reg)
+        self.m_poll_errors = Counter("brandpulse_feed_poll_errors", "failed polls", ["feed"], registry=reg)
+        self.m_failures = Gauge("brandpulse_feed_consecutive_failures", "failed polls in a row", ["feed"],
+                                registry=reg)
+        self.m_last_success = Gauge("brandpulse_feed_last_success_timestamp", "unix time", ["feed"], registry=reg)
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+
+    # ------------------------------------------------------------ lifecycle
+    def restore(self) -> None:
+        stored = self.state.load("cursor/")
+        for name in self.feeds:
+            self.cursors[name] = stored.get(f"cursor/{name}")
+            if self.cursors[name] is not None:
+                log.info("resuming feed from stored cursor", extra={"feed": name})
+
+    def start(self) -> None:
+        self.restore()
+        self.scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        now = datetime.now(UTC)
+        for f in self.feed_settings:
+            self.scheduler.add_job(
+                self.poll_feed, "interval", args=[f.name], id=f.name, name=f.name,
+                seconds=f.interval_seconds, jitter=f.jitter_seconds or None,
+                next_run_time=now, replace_existing=True, coalesce=True, max_instances=1,
+                misfire_grace_time=max(30, int(f.interval_seconds)),
+            )
+        self.scheduler.start()
+        log.info("ingest started", extra={"feeds": len(self.feeds), "brands": len(self.settings.brands)})
+
+    def shutdown(self) -> None:
+        # wait=True lets in-flight polls finish (and persist their cursors) before we exit.
+        self.scheduler.shutdown(wait=True)
+        for feed in self.feeds.values():
+            try:
+                feed.close()
+            except Exception:
+                log.warning("closing feed failed", exc_info=True)
+        self.producer.flush()
+        self.producer.close()
+
+    @property
+    def all_done(self) -> bool:
+        return bool(self.health) and all(h.done for h in self.health.values())
+
+    # ------------------------------------------------------------ one poll
+    def poll_feed(self, name: str) -> PollResult | None:
+        with self._locks[name]:
+            return self._poll(name)
+
+    def _poll(self, name: str) -> PollResult | None:
+        health = self.health[name]
+        if health.done:
+            return None
+        feed = self.feeds[name]
+        now = datetime.now(UTC)
+        health.last_poll = now.isoformat()
+        try:
+            result = feed.poll(self.cursors.get(name))
+        except FeedError as exc:
+            self._failed(name, str(exc), exc.retry_after)
+            return None
+        except Exception as exc:  # a connector bug must not kill the worker or other feeds
+            log.exception("feed crashed during poll", extra={"feed": name})
+            self._failed(name, f"{type(exc).__name__}: {exc}", None)
+            return None
+
+        mentions: list[Mention] = []
+        for post in result.posts:
+            matched = match_post(self.matcher, post, name, now)
+            if not matched:
+                self.m_unmatched.labels(name).inc()
+            mentions.extend(matched)
+        futures = [self.producer.send(self.settings.topics.raw, key=m.kafka_key, value=m.to_bytes())
+                   for m in mentions]
+        for err in result.errors:
+            log.warning("feed item skipped", extra={"feed": name, "reason": err.reason, "native_id": err.native_id})
+            futures.append(self.producer.send(
+                self.settings.topics.dead_letter, key=name.encode(),
+                value=dead_letter_record(stage="ingest", error=err.reason, value=err.raw,
+                                         extra={"feed": name, "native_id": err.native_id}),
+            ))
+        try:
+            self.producer.flush(timeout=120)
+            for fut in futures:
+                fut.get(timeout=0)
+        except Exception as exc:
+            # Not acknowledged: keep the old cursor so the next poll fetches these again.
+            self._failed(name, f"producing to Kafka failed: {exc}", None)
+            return None
+        if result.cursor is not None:
+            self.state.put(f"cursor/{name}", result.cursor)
+            self.cursors[name] = result.cursor
+        for m in mentions:
+            self.m_mentions.labels(name, m.brand).inc()
+        self.m_posts.labels(name).inc(len(result.posts))
+        self.m_item_errors.labels(name).inc(len(result.errors))
+        self.metrics.processed.labels("ingest").inc(len(result.posts))
+        self.metrics.produced.labels(self.settings.topics.raw).inc(len(mentions))
+        health.last_success = now.isoformat()
+        health.consecutive_failures = 0
+        health.last_error = None
+        health.posts_total += len(result.posts)
+        health.mentions_total += len(mentions)
+        health.item_errors_total += len(result.errors)
+        health.done = result.done
+        self.m_failures.labels(name).set(0)
+        self.m_last_success.labels(name).set(now.timestamp())
+        self._publish_health(name)
+        if result.posts or result.errors:
+            log.info("polled", extra={"feed": name, "posts": len(result.posts), "mentions": len(mentions),
+                                      "item_errors": len(result.errors)})
+        if result.next_poll_after is not None:
+            self._reschedule(name, result.next_poll_after)
+        return result
+
+    def _failed(self, name: str, reason: str, retry_after: float | None) -> None:
+        health = self.health[name]
+        health.consecutive_failures += 1
+        health.last_error = reason[:500]
+        self.m_poll_errors.labels(name).inc()
+        self.m_failures.labels(name).set(health.consecutive_failures)
+        self.metrics.failed.labels("ingest", "feed_error").inc()
+        log.warning("feed poll failed", extra={"feed": name, "error": reason[:300],
+                                               "consecutive_failures": health.consecutive_failures})
+        # Back off exponentially (with jitter) on repeated failures, or as long as the source asked.
+        fs = next(f for f in self.feed_settings if f.name == name)
+        backoff = min(3600.0, fs.interval_seconds * (2 ** min(health.consecutive_failures - 1, 6)))
+        delay = max(retry_after or 0.0, backoff * random.uniform(0.8, 1.2))
+        self._reschedule(name, delay)
+        try:
+            self._publish_health(name)
+        except Exception:
+            log.debug("could not publish feed health", exc_info=True)
+
+    def _reschedule(self, name: str, delay: float) -> None:
+        job = self.scheduler.get_job(name)
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=max(0.0, delay)))
+
+    def _publish_health(self, name: str) -> None:
+        h = self.health[name]
+        self.state.put(f"feed-health/{name}", h.__dict__, flush=False)
+
+    def _on_job_event(self, event: JobExecutionEvent) -> None:
+        if event.code == EVENT_JOB_MISSED:
+            log.warning("feed poll missed its slot (worker busy)", extra={"feed": event.job_id})
+        else:
+            log.error("feed job raised", extra={"feed": event.job_id, "error": repr(event.exception)})
+
+
+def run_ingest(settings: Settings, metrics: WorkerMetrics, stop: Any, *, feed_names: Sequence[str] | None = None,
+               exit_when_done: bool = False) -> None:
+    worker = IngestWorker(settings, metrics, feed_names=feed_names)
+    worker.start()
+    try:
+        while not stop.wait(1.0):
+            metrics.heartbeat()
+            metrics.extra_health["feeds"] = {n: {"failures": h.consecutive_failures, "done": h.done}
+                                             for n, h in worker.health.items()}
+            if exit_when_done and worker.all_done:
+                log.info("all feeds finished")
+                break
+    finally:
+        worker.shutdown()
+
+
+def feed_settings_by_name(settings: Settings, name: str) -> FeedSettings:
+    for f in settings.feeds:
+        if f.name == name:
+            return f
+    known = ", ".join(f.name for f in settings.feeds) or "none configured"
+    raise KeyError(f"no feed named {name!r} (known: {known})")
+
+
+def poll_once(settings: Settings, name: str) -> tuple[PollResult, list[Mention]]:
+    """Fetch one feed once and return the normalised mentions, producing nothing (`feeds test`)."""
+    fs = feed_settings_by_name(settings, name)
+    feed = build_feed(fs.name, fs.kind, fs.options, base_dir=Path(settings.base_dir))
+    try:
+        result = feed.poll(None)
+    finally:
+        feed.close()
+    matcher = brand_matcher(settings.brands)
+    now = datetime.now(UTC)
+    mentions = [m for p in result.posts for m in match_post(matcher, p, name, now)]
+    return result, mentions
+
+
