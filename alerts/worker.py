@@ -55,7 +55,7 @@ class PartitionState:
 
 def alert_record(event: Any, samples: Sequence[dict[str, Any]], settings: Settings) -> dict[str, Any]:
     """What a social team needs to reply: numbers, why, the worst posts, topics and places."""
-    base = asdict(event) if is_dataclass(event) else dict(event.__dict__)
+    base = asdict(event) if is_dataclass(event) and not isinstance(event, type) else dict(vars(event))
     for k, v in list(base.items()):
         if isinstance(v, datetime):
             base[k] = v.isoformat()
@@ -86,7 +86,7 @@ def format_console(alert: dict[str, Any]) -> str:
         f"  window {alert['window_start']} .. {alert['window_end']}  id {alert['alert_id']} ({alert['event']})",
     ]
     if alert.get("top_hashtags"):
-        lines.append("  hashtags: " + " ".join(f"#{h}" for h in alert["top_hashtags"]))
+        lines.append("  hashtags: " + " ".join("#" + h.lstrip("#") for h in alert["top_hashtags"]))
     if alert.get("languages"):
         lines.append("  languages: " + ", ".join(f"{k} {v}" for k, v in alert["languages"].items()))
     for m in alert.get("top_mentions", [])[:3]:
@@ -95,7 +95,7 @@ def format_console(alert: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-class AlertStage(ConsumerRebalanceListener):  # type: ignore[misc]
+class AlertStage(ConsumerRebalanceListener):
     stage = "alerts"
 
     def __init__(self, settings: Settings, state: StateStore, group_id: str,

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kafka.errors import KafkaError
+
 from brandpulse import stack
 from brandpulse.esclient import make_es, wait_for_es
 from brandpulse.kafkaio import group_lag, make_admin, topic_count, wait_for_broker
@@ -39,8 +41,8 @@ def reset_demo(s: Settings) -> None:
         groups = [f"{s.workers.group_prefix}-{st}" for st in ("enrich", "index", "alerts")]
         try:
             admin.delete_groups(groups, raise_errors=False)
-        except Exception:  # groups that never existed
-            pass
+        except KafkaError as exc:  # groups that never existed
+            print(f"   (consumer groups not deleted: {exc})", flush=True)
     finally:
         admin.close()
     es = make_es(s.elasticsearch)

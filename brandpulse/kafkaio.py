@@ -183,7 +183,7 @@ def dead_letter_record(
 def end_offsets(s: Settings, topics: Iterable[str]) -> dict[TopicPartition, int]:
     consumer = KafkaConsumer(**client_kwargs(s.kafka, "probe"))
     try:
-        tps = []
+        tps: list[TopicPartition] = []
         for t in topics:
             parts = consumer.partitions_for_topic(t) or set()
             tps.extend(TopicPartition(t, p) for p in parts)

@@ -39,7 +39,7 @@ class WorkerMetrics:
         self.last_cycle.set(time.time())
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        age = time.time() - self.last_cycle._value.get()  # noqa: SLF001 - prometheus exposes no getter
+        age = time.time() - self.last_cycle._value.get()
         ok = age < self.stalled_seconds
         return ok, {"worker": self.worker, "ok": ok, "last_cycle_age_seconds": round(age, 1), **self.extra_health}
 
@@ -50,7 +50,7 @@ class WorkerMetrics:
         metrics = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
+            def do_GET(self) -> None:
                 if self.path.startswith("/metrics"):
                     body, ctype, code = generate_latest(metrics.registry), CONTENT_TYPE_LATEST, 200
                 elif self.path.startswith("/healthz"):
@@ -64,7 +64,7 @@ class WorkerMetrics:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self._server = ThreadingHTTPServer((host if host != "ephemeral" else "127.0.0.1", port), Handler)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 from datetime import UTC, datetime
 
 import pytest
@@ -110,7 +111,7 @@ def test_loop_commits_after_output_and_dead_letters_bad_records(make_settings: C
     assert topic_count(s, s.topics.dead_letter) == 2
     # dead letters carry stage, error class, origin and original bytes
     c = make_consumer(s.kafka, "check", f"{group}-check", [s.topics.dead_letter])
-    letters = []
+    letters: list[dict[str, Any]] = []
     import time
 
     deadline = time.monotonic() + 20

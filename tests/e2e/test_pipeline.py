@@ -1,0 +1,127 @@
+"""End to end: the real worker processes on the bundled demo feeds, against the local stack.
+
+The expected counts come from ``config/demo/feeds/expected.json``, written from the demo
+author's intent (which brands each post mentions), not by running our matcher.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from brandpulse.esclient import make_es
+from brandpulse.settings import Settings, StackSettings, load_settings
+from brandpulse.supervisor import Supervisor
+from tests.conftest import _cleanup, unique_name
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "config" / "demo.yaml"
+EXPECTED = json.loads((REPO / "config" / "demo" / "feeds" / "expected.json").read_text())
+
+
+def demo_env(local_stack: StackSettings, uid: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRANDPULSE_")}
+    env.update({
+        "BRANDPULSE_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{local_stack.kafka_port}",
+        "BRANDPULSE_ELASTICSEARCH__URL": f"http://127.0.0.1:{local_stack.es_port}",
+        "BRANDPULSE_ELASTICSEARCH__INDEX_PREFIX": uid,
+        "BRANDPULSE_WORKERS__GROUP_PREFIX": uid,
+        **{f"BRANDPULSE_TOPICS__{t.upper()}": f"{uid}.{t}" for t in ("raw", "enriched", "alerts", "dead_letter", "state")},
+        **{f"BRANDPULSE_WORKERS__{w.upper()}_METRICS_PORT": "0" for w in ("ingest", "enrich", "index", "alerts")},
+        **{f"BRANDPULSE_STACK__{k.upper()}": str(v) for k, v in local_stack.model_dump().items() if v is not None},
+    })
+    return env
+
+
+def es_counts(s: Settings) -> tuple[int, list[dict[str, object]]]:
+    es = make_es(s.elasticsearch)
+    p = s.elasticsearch.index_prefix
+    es.indices.refresh(index=f"{p}-*")
+    n = es.count(index=f"{p}-mentions")["count"]
+    alerts = [h["_source"] for h in es.search(index=f"{p}-alerts", size=100)["hits"]["hits"]]
+    return int(n), alerts
+
+
+def test_demo_command_indexes_exactly_the_expected_mentions_and_alerts_on_the_burst(
+    local_stack: StackSettings, request: pytest.FixtureRequest
+) -> None:
+    uid = unique_name(request.node.name)
+    env = demo_env(local_stack, uid)
+    s = load_settings(DEMO, environ=env)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "brandpulse.cli", "--config", str(DEMO), "demo",
+                               "--timeout", "400"], env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        indexed, alerts = es_counts(s)
+        assert indexed == EXPECTED["records_total"]
+        brands = {a["brand"] for a in alerts}
+        assert brands == {EXPECTED["burst"]["brand"]}, alerts
+        # the printed summary is what Elasticsearch holds
+        assert f"indexed             {indexed:>6}" in proc.stdout
+        assert "ALERT [" in proc.stdout and "Nimbus Air" in proc.stdout
+    finally:
+        _cleanup(s)
+
+
+def test_killed_workers_restart_without_losing_or_duplicating(
+    local_stack: StackSettings, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from brandpulse.demo import caught_up, counts, feeds_finished, reset_demo
+    from brandpulse.state import StateStore
+
+    uid = unique_name(request.node.name)
+    env = demo_env(local_stack, uid)
+    s = load_settings(DEMO, environ=env)
+    os.environ.update({k: v for k, v in env.items() if k.startswith("BRANDPULSE_")})
+    try:
+        reset_demo(s)
+        log = (tmp_path / "workers.log").open("ab")
+        sup = Supervisor(config=str(DEMO), stderr=log, stdout=log)
+        sup.start()
+        es = make_es(s.elasticsearch)
+        store = StateStore(s)
+        killed: set[str] = set()
+        deadline = time.monotonic() + 300
+        try:
+            while time.monotonic() < deadline:
+                time.sleep(1)
+                sup.check()
+                c = counts(s, es)
+                # kill -9 the enrich and index workers once each, as early in the stream as we see it
+                if c["ingested"] > 0 and "enrich" not in killed:
+                    _kill(sup, "enrich")
+                    killed.add("enrich")
+                if c["enriched"] > 0 and "index" not in killed:
+                    _kill(sup, "index")
+                    killed.add("index")
+                restarted = all(ch.restarts >= 1 and ch.proc is not None and ch.proc.poll() is None
+                                for ch in sup.children if ch.stage in killed)
+                if killed == {"enrich", "index"} and restarted and feeds_finished(s, store) and caught_up(s):
+                    break
+        finally:
+            store.close()
+            for k in [k for k in os.environ if k.startswith("BRANDPULSE_")]:
+                del os.environ[k]
+            sup.stop()
+        assert killed == {"enrich", "index"}
+        assert {ch.stage for ch in sup.children if ch.restarts} == {"enrich", "index"}
+        indexed, alerts = es_counts(s)
+        assert indexed == EXPECTED["records_total"]
+        assert len({a["alert_id"] for a in alerts}) == 1
+    finally:
+        _cleanup(s)
+
+
+def _kill(sup: Supervisor, stage: str) -> None:
+    child = next(c for c in sup.children if c.stage == stage)
+    assert child.proc is not None
+    child.proc.send_signal(signal.SIGKILL)
+    child.proc.wait()
