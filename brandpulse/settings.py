@@ -332,3 +332,35 @@ def _check_plugins(settings: Settings, shown: str) -> None:
                 problems.append((f"feeds[{i}].{exc.key}" if exc.key else f"feeds[{i}].kind", exc.message))
     if problems:
         raise ConfigError(shown, problems)
+
+
+def reference_markdown() -> str:
+    """The configuration reference table of the README, generated from the models above."""
+    rows = ["| key | type | default | env override | description |", "|---|---|---|---|---|"]
+    for section, model in Settings.model_fields.items():
+        sub = model.annotation
+        if section in ENV_SECTIONS and isinstance(sub, type) and issubclass(sub, BaseModel):
+            for key, field in sub.model_fields.items():
+                default = field.default
+                shown = "—" if default is None else f"`{default}`"
+                typ = _type_name(field.annotation)
+                env = f"`{ENV_PREFIX}{section.upper()}__{key.upper()}`"
+                rows.append(f"| `{section}.{key}` | {typ} | {shown} | {env} | {field.description or ''} |")
+    rows.append("| `brands[]` | list | — | — | name, query, aliases, exclude_terms, exclude_authors, languages |")
+    rows.append("| `feeds[]` | list | — | — | name, kind, interval_seconds, jitter_seconds, enabled + the "
+                "connector's options (ingest/FEEDS.md) |")
+    return "\n".join(rows)
+
+
+def _type_name(annotation: Any) -> str:
+    from typing import get_args, get_origin
+
+    if get_origin(annotation) is Literal:
+        return " / ".join(str(a) for a in get_args(annotation))
+    args = get_args(annotation)
+    if args and type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        return " or ".join(_type_name(a) for a in inner) + " (optional)"
+    if args:
+        return str(annotation).replace("typing.", "").replace("|", "or")
+    return getattr(annotation, "__name__", str(annotation))
