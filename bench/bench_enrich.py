@@ -1,0 +1,210 @@
+"""Throughput of the whole enrichment on one core, against plain VADER on the same texts.
+
+    .venv/bin/python bench/bench_enrich.py [--n 20000] [--dup 0.25] [--batch 256] [--check]
+
+Generates a reproducible multilingual mix of social posts (en 40%, es 20%, ar 15%, ur 15%, ka 10%;
+hashtags, handles, cashtags, URLs with tracking parameters, emojis, place names, a profile location
+on ~half and coordinates on ~5% of the mentions), where a share ``--dup`` of mentions repeat an
+earlier text exactly (reposts). The process is pinned to one CPU. Reports:
+
+* enrichment rate (mentions/s) through ``Enricher.enrich`` in batches (target >= 2,000/s);
+* the same without the per-text cache (every text analysed; for information);
+* plain VADER ``polarity_scores`` on the same texts, and ours/VADER (target >= 0.5);
+* resident memory of the process (VmHWM peak, VmRSS now; target < 1 GiB).
+
+``--check`` exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from brandpulse.schema import Author, Geo, Mention
+
+BRANDS = {"acme": ["Acme", "AcmeCorp", "@acme"], "globex": ["Globex", "Globex Telecom"]}
+
+EN = [
+    "{B} support in {P_en} is the worst, waited {n} hours on the phone {E} #{B}Fail",
+    "Just got the new {B} phone and the battery life is amazing {E} {U}",
+    "Why does {B} keep charging me twice?? @{b}_help fix this {E}",
+    "{B} app down again in {P_en}. Not happy at all. {U}",
+    "Loving the {B} customer service today, quick refund and friendly staff {E}",
+    "${T} up 5% after {B} earnings, analysts expected worse {U}",
+    "is it just me or is {B} internet really slow tonight #outage {E}",
+    "{B} store in {P_en} has the best staff, thank you!! {E}{E}",
+    "cancelled my {B} subscription, prices went up again and the service got worse",
+    "Nice phone but the camera app crashes. Reading the manual didn't help {E}",
+]
+ES = [
+    "El servicio de {B} en {P_es} es pésimo, sin internet desde ayer {E}",
+    "Me encanta mi nuevo {B}, la batería dura muchísimo {E} #{B}",
+    "¿Alguien más sin señal de {B} en {P_es}? Llevo {n} horas así {E}",
+    "Gracias @{b}_ayuda por resolverlo tan rápido {E} {U}",
+    "{B} sube los precios otra vez, qué vergüenza #{B}Fail",
+]
+AR = [
+    "خدمة {B} في {P_ar} سيئة جدا والانترنت بطيء {E}",
+    "شكرا {B} على الخدمة الممتازة {E} #{B}",
+    "انقطاع شبكة {B} في {P_ar} منذ {n} ساعات {E} {U}",
+    "تطبيق {B} الجديد رائع وسريع {E}",
+]
+UR = [
+    "{P_ur} میں {B} کی سروس بہت خراب ہے، انٹرنیٹ بار بار بند ہو جاتا ہے {E}",
+    "{B} کا نیا فون بہت اچھا ہے {E} #{B}",
+    "{P_ur} میں {B} کا سگنل نہیں آ رہا {E} {U}",
+    "شکریہ {B} آپ کی ٹیم نے جلدی مسئلہ حل کر دیا {E} #پاکستان",
+]
+KA = [
+    "{P_ka} {B}-ის ინტერნეტი ძალიან ნელია {E} #საქართველო",
+    "{B}-ის მომსახურება საშინელია, {n} საათია ველოდები {E}",
+    "მადლობა {B}, ყველაფერი კარგად მუშაობს {E} {U}",
+    "{B}-ის ახალი ტელეფონი მომწონს {E}",
+]
+PLACES = {
+    "en": ["Lahore", "London", "Karachi", "New York", "Chicago", "Manchester", "Dubai", "Austin"],
+    "es": ["Madrid", "Mérida", "Buenos Aires", "Ciudad de México", "Bogotá", "Sevilla"],
+    "ar": ["القاهرة", "الرياض", "دبي", "جدة", "عمّان", "الدار البيضاء"],
+    "ur": ["لاہور", "کراچی", "اسلام آباد", "راولپنڈی", "پشاور", "ملتان"],
+    "ka": ["თბილისში", "ბათუმში", "ქუთაისში", "რუსთავში", "თბილისის ცენტრში"],
+}
+EMOJIS = ["😡", "😍", "🔥", "👍🏽", "❤️", "😂", "🙄", "👨‍👩‍👧", "🇵🇰", "😭", "✨", ""]
+URLS = [
+    "https://acme.com/deals?utm_source=tw&utm_medium=social",
+    "https://www.globex.example/status/",
+    "http://bit.ly/3xYz",
+    "https://news.example.com/a/b?id=42&fbclid=XYZ#top",
+    "",
+]
+PROFILES = [
+    "Lahore, Pakistan", "Tbilisi 🇬🇪", "NYC", "Karachi | Dubai", "Madrid, España", "Reading, UK",
+    "she/her", "Earth", "الرياض", "لاہور", "თბილისი", "Mérida, Yucatán", "", "", "", "",
+]
+MIX = [("en", EN, 0.40), ("es", ES, 0.20), ("ar", AR, 0.15), ("ur", UR, 0.15), ("ka", KA, 0.10)]
+
+
+def make_texts(n: int, dup: float, seed: int = 7) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    out: list[tuple[str, str]] = []
+    langs = [m[0] for m in MIX]
+    weights = [m[2] for m in MIX]
+    templates = {m[0]: m[1] for m in MIX}
+    for _ in range(n):
+        if out and rng.random() < dup:
+            out.append(rng.choice(out))
+            continue
+        lang = rng.choices(langs, weights)[0]
+        brand = rng.choice(list(BRANDS))
+        tpl = rng.choice(templates[lang])
+        text = tpl.format(
+            B=brand.capitalize(), b=brand, T=brand.upper()[:4], n=rng.randint(2, 48),
+            E=rng.choice(EMOJIS), U=rng.choice(URLS),
+            P_en=rng.choice(PLACES["en"]), P_es=rng.choice(PLACES["es"]), P_ar=rng.choice(PLACES["ar"]),
+            P_ur=rng.choice(PLACES["ur"]), P_ka=rng.choice(PLACES["ka"]),
+        )
+        # vary texts the way real posts vary: a trailing counter/word on some
+        if rng.random() < 0.5:
+            text += f" {rng.choice(['!!', '...', 'smh', 'ugh', '', '🙏'])} {rng.randint(1, 10_000)}"
+        out.append((text, brand))
+    return out
+
+
+def make_mentions(texts: list[tuple[str, str]], seed: int = 11) -> list[Mention]:
+    rng = random.Random(seed)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    out = []
+    for i, (text, brand) in enumerate(texts):
+        geo = Geo(lat=rng.uniform(24, 45), lon=rng.uniform(40, 75)) if rng.random() < 0.05 else None
+        profile = rng.choice(PROFILES) or None
+        out.append(
+            Mention.new(
+                source="bench", feed="bench", native_id=str(i), brand=brand, text=text,
+                created_at=now, fetched_at=now, author=Author(location=profile), geo=geo,
+            )
+        )
+    return out
+
+
+def memory_kib() -> dict[str, int]:
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmHWM", "VmRSS"):
+            out[key] = int(value.split()[0])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=20_000)
+    ap.add_argument("--dup", type=float, default=0.25)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args(argv)
+
+    if hasattr(os, "sched_setaffinity"):
+        cpu = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+        print(f"pinned to CPU {cpu}")
+
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from enrich.pipeline import Enricher
+
+    texts = make_texts(args.n, args.dup)
+    mentions = make_mentions(texts)
+    unique = len({t for t, _ in texts})
+    print(f"mentions: {len(mentions)}  unique texts: {unique} ({1 - unique / len(texts):.0%} duplicates)")
+
+    t0 = time.perf_counter()
+    enricher = Enricher(brand_terms=BRANDS)
+    print(f"Enricher load: {time.perf_counter() - t0:.2f} s")
+    warm = make_mentions(make_texts(500, 0.0, seed=99), seed=98)
+    enricher.enrich(warm)  # warm-up on different texts (no cache help for the timed run)
+
+    def run(e: Enricher) -> tuple[float, int]:
+        failures = 0
+        start = time.perf_counter()
+        for i in range(0, len(mentions), args.batch):
+            for r in e.enrich(mentions[i : i + args.batch]):
+                failures += not isinstance(r, Mention)
+        return time.perf_counter() - start, failures
+
+    elapsed, failures = run(enricher)
+    ours = len(mentions) / elapsed
+    print(f"enrichment (cache on):  {ours:8.0f} mentions/s  ({elapsed:.2f} s, failures: {failures})")
+
+    nocache = Enricher(brand_terms=BRANDS, cache_size=0)
+    nocache.enrich(warm)
+    elapsed_nc, _ = run(nocache)
+    print(f"enrichment (cache off): {len(mentions) / elapsed_nc:8.0f} mentions/s  ({elapsed_nc:.2f} s)")
+
+    vader = SentimentIntensityAnalyzer()
+    for t, _ in texts[:200]:
+        vader.polarity_scores(t)
+    start = time.perf_counter()
+    for t, _ in texts:
+        vader.polarity_scores(t)
+    v_elapsed = time.perf_counter() - start
+    vader_rate = len(texts) / v_elapsed
+    ratio = ours / vader_rate
+    print(f"plain VADER:            {vader_rate:8.0f} texts/s     ({v_elapsed:.2f} s)")
+    print(f"ours / VADER:           {ratio:8.2f}  (target >= 0.50)")
+
+    mem = memory_kib()
+    print(f"memory: VmHWM {mem.get('VmHWM', 0) / 1024:.0f} MiB, VmRSS {mem.get('VmRSS', 0) / 1024:.0f} MiB "
+          f"(target < 1024 MiB)")
+    ok = ours >= 2000 and ratio >= 0.5 and mem.get("VmHWM", 0) < 1024 * 1024 and failures == 0
+    print("targets:", "met" if ok else "NOT met")
+    return 1 if (args.check and not ok) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""The enrichment pipeline (Enricher) and the text CLI (run_enrich_text)."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from brandpulse.schema import Author, Geo, Mention
+from enrich.pipeline import (
+    ENRICHMENT_VERSION,
+    MAX_PROCESS_CHARS,
+    Enricher,
+    EnrichmentFailure,
+    prepare_text,
+)
+from enrich.textcli import mention_from_line, run_enrich_text
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def enricher() -> Enricher:
+    return Enricher(brand_terms={"acme": ["Acme", "Acme Corp"]}, freeze_gc=False)
+
+
+def mk(text: str, i: int = 0, **kw: Any) -> Mention:
+    return Mention.new(source="test", feed="unit", native_id=str(i), brand=kw.pop("brand", "acme"),
+                       text=text, created_at=T0, fetched_at=T0, **kw)
+
+
+def ok(result: Mention | EnrichmentFailure) -> Mention:
+    assert isinstance(result, Mention), result
+    assert result.enrichment is not None
+    # the record must survive the trip through Kafka
+    assert Mention.from_bytes(result.to_bytes()) == result
+    return result
+
+
+def test_enrich_one_result_per_input_in_order(enricher: Enricher) -> None:
+    texts = ["Acme is great 😍", "Acme es pésimo en Madrid", "لاہور میں Acme کی سروس خراب ہے", "Acme-ის სერვისი კარგია"]
+    out = enricher.enrich([mk(t, i) for i, t in enumerate(texts)])
+    assert [ok(r).text for r in out] == texts
+    e = [ok(r).enrichment for r in out]
+    assert all(x is not None and x.version == ENRICHMENT_VERSION for x in e)
+    assert [x.language.code if x and x.language else None for x in e] == ["en", "es", "ur", "ka"]
+    assert all(x is not None and x.sentiment.label in ("negative", "neutral", "positive", "unknown") for x in e)
+
+
+def test_enrichment_fields(enricher: Enricher) -> None:
+    m = mk("Acme Corp support in Lahore is the worst, waited 3 hours 😡😡 #AcmeFail #پاکستان @AcmeHelp "
+           "$ACME https://Acme.com/help/?utm_source=x#top",
+           geo=Geo(lat=41.70, lon=44.80), author=Author(location="Tbilisi 🇬🇪"))
+    e = ok(enricher.enrich([m])[0]).enrichment
+    assert e is not None
+    assert e.sentiment.label == "negative"
+    assert e.hashtags == ("#acmefail", "#پاکستان")
+    assert e.handles == ("@acmehelp",)
+    assert e.cashtags == ("$ACME",)
+    assert e.urls == ("https://acme.com/help",)
+    assert e.emojis == ("😡",)
+    assert e.keywords and all("acme" not in k for k in e.keywords)
+    assert [(p.name, p.source) for p in e.locations] == [
+        ("Tbilisi", "post_geo"), ("Tbilisi", "author_profile"), ("Lahore", "text"), ("Pakistan", "text"),
+    ]
+    assert e.enriched_at.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   \n\t ",
+        "😡😡😡🔥",
+        "https://acme.com/a https://acme.com/b?fbclid=1",
+        "Acme \x00\x07 control\x1b chars \x7f\x85 here",
+        "mixed Acme لاہور თბილისი Madrid 東京 Москва 😡 #AcmeFail",
+        "\u200b\ufeff zero width \u2060 junk",
+        "#",
+        "@",
+        "$",
+    ],
+)
+def test_bad_input_gives_a_valid_record(enricher: Enricher, text: str) -> None:
+    out = ok(enricher.enrich([mk(text)])[0])
+    assert out.enrichment is not None
+    assert "\ud800" not in out.text
+
+
+def test_surrogate_text_is_replaced_in_the_output_mention(enricher: Enricher) -> None:
+    # pydantic refuses lone surrogates, but a mention copied without validation can carry them
+    m = mk("x").model_copy(update={"text": "bad \ud83d end \udfff", "title": "t\udc00"})
+    out = ok(enricher.enrich([m])[0])
+    assert out.text == "bad \ufffd end \ufffd" and out.title == "t\ufffd"
+
+
+def test_100kb_text_is_bounded(enricher: Enricher) -> None:
+    big = ("Acme in Lahore is terrible #AcmeFail " * 3000)[:100_000]
+    start = time.perf_counter()
+    out = ok(enricher.enrich([mk(big)])[0])
+    assert time.perf_counter() - start < 5.0
+    assert out.text == big  # the record keeps its full text; only the analysis is bounded
+    assert out.enrichment is not None and out.enrichment.hashtags == ("#acmefail",)
+    assert len(prepare_text(big)) <= MAX_PROCESS_CHARS
+
+
+def test_prepare_text() -> None:
+    assert prepare_text("a\x00b\x1fc\td\ne") == "a b c\td\ne"
+    assert prepare_text("x\ud800y") == "x\ufffdy"
+    assert prepare_text("e\u0301") == "\u00e9"  # NFC
+    assert prepare_text("body", "Title") == "Title\nbody"
+    assert prepare_text("Title and body", "Title") == "Title and body"
+    long = "word " * 5000
+    assert len(prepare_text(long)) <= MAX_PROCESS_CHARS
+    assert not prepare_text(long).endswith("wor")  # cut at a space
+
+
+def test_a_failing_record_is_isolated(enricher: Enricher, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = enricher.sentiment.analyze
+
+    def flaky(text: str, lang: str, hashtags: Any = ()) -> Any:
+        if "EXPLODE" in text:
+            raise ValueError("lexicon exploded")
+        return real(text, lang, hashtags)
+
+    monkeypatch.setattr(enricher.sentiment, "analyze", flaky)
+    out = enricher.enrich([mk("fine one", 1), mk("EXPLODE now", 2), mk("fine two", 3)])
+    assert isinstance(out[0], Mention) and isinstance(out[2], Mention)
+    fail = out[1]
+    assert isinstance(fail, EnrichmentFailure)
+    assert fail.error_class == "ValueError" and fail.message == "lexicon exploded"
+    assert fail.reason == "ValueError: lexicon exploded"
+    assert isinstance(fail.mention, Mention) and fail.mention.native_id == "2"
+
+
+def test_a_bug_in_the_batch_path_still_returns_one_result_per_record(
+    enricher: Enricher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("tokenizer crashed")
+
+    monkeypatch.setattr("enrich.nlp.pipe_texts", broken)
+    out = enricher.enrich([mk("never seen before text one", 1), mk("never seen before text two", 2)])
+    assert [type(r).__name__ for r in out] == ["EnrichmentFailure", "EnrichmentFailure"]
+    assert all(isinstance(r, EnrichmentFailure) and r.message == "tokenizer crashed" for r in out)
+
+
+def test_non_mention_input_is_a_failure_not_an_exception(enricher: Enricher) -> None:
+    out = enricher.enrich([mk("ok"), "not a mention"])  # type: ignore[list-item]
+    assert isinstance(out[0], Mention)
+    assert isinstance(out[1], EnrichmentFailure) and out[1].error_class == "TypeError"
+
+
+def test_empty_batch(enricher: Enricher) -> None:
+    assert enricher.enrich([]) == []
+
+
+def test_duplicates_hit_the_cache_and_give_the_same_enrichment(enricher: Enricher) -> None:
+    text = "Acme outage in Karachi again!! unique-marker-7731 😡"
+    first = ok(enricher.enrich([mk(text, 1)])[0])
+    hits = enricher.stats["cache_hits"]
+    batch = enricher.enrich([mk(text, i) for i in range(2, 12)])
+    assert enricher.stats["cache_hits"] - hits == 10
+    for r in batch:
+        e = ok(r).enrichment
+        assert e is not None and first.enrichment is not None
+        assert e.model_copy(update={"enriched_at": T0}) == first.enrichment.model_copy(update={"enriched_at": T0})
+
+
+def test_duplicates_within_one_batch_are_analysed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    e = Enricher(cache_size=0, freeze_gc=False)
+    calls: list[str] = []
+    real = e.sentiment.analyze
+
+    def counting(text: str, lang: str, hashtags: Any = ()) -> Any:
+        calls.append(text)
+        return real(text, lang, hashtags)
+
+    monkeypatch.setattr(e.sentiment, "analyze", counting)
+    out = e.enrich([mk("same text here", i) for i in range(5)] + [mk("other text", 9)])
+    assert all(isinstance(r, Mention) for r in out)
+    assert sorted(calls) == ["other text", "same text here"]
+
+
+def test_cache_is_bounded() -> None:
+    e = Enricher(cache_size=3, freeze_gc=False)
+    e.enrich([mk(f"text number {i}", i) for i in range(10)])
+    assert len(e._cache) == 3
+
+
+def test_brand_decides_excluded_keywords(enricher: Enricher) -> None:
+    a = ok(enricher.enrich([mk("Globex router keeps rebooting", brand="acme")])[0]).enrichment
+    g = ok(enricher.enrich([mk("Globex router keeps rebooting", brand="globex")])[0]).enrichment
+    assert a is not None and g is not None
+    assert any("globex" in k for k in a.keywords)
+    assert not any("globex" in k for k in g.keywords)
+
+
+def test_language_hint_is_used_for_text_without_letters(enricher: Enricher) -> None:
+    out = ok(enricher.enrich([mk("😍😍", lang="es")])[0]).enrichment
+    assert out is not None and out.language is not None and out.language.code == "es"
+
+
+# ------------------------------------------------------------------------------------ text CLI
+
+
+def run_cli(enricher: Enricher, text: str, batch_size: int = 2) -> tuple[int, list[dict[str, Any]]]:
+    out = io.StringIO()
+    rc = run_enrich_text(io.StringIO(text), out, enricher, batch_size=batch_size)
+    return rc, [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_cli_json_and_plain_lines(enricher: Enricher) -> None:
+    lines = [
+        json.dumps({"id": 7, "text": "Acme in Lahore is great 😍"}),
+        "plain text: Acme support in Tbilisi is awful",
+        "",
+        json.dumps({"id": "a1", "text": "hola", "brand": "acme", "author": {"location": "Madrid, España"}}),
+    ]
+    rc, rows = run_cli(enricher, "\n".join(lines) + "\n")
+    assert rc == 0
+    assert len(rows) == 3  # the blank line is skipped
+    assert [r["native_id"] for r in rows] == ["7", "2", "a1"]
+    assert [r["source"] for r in rows] == ["cli", "cli", "cli"]
+    assert rows[0]["brand"] == "-" and rows[0]["feed"] == "stdin"
+    assert all(r["enrichment"]["sentiment"]["label"] for r in rows)
+    assert rows[0]["enrichment"]["sentiment"]["label"] == "positive"
+    assert rows[1]["enrichment"]["sentiment"]["label"] == "negative"
+    assert rows[2]["enrichment"]["locations"][0]["name"] == "Madrid"
+
+
+def test_cli_bad_lines_give_error_lines_with_line_numbers(enricher: Enricher) -> None:
+    lines = [
+        "good line about Acme",
+        "{bad json",
+        json.dumps({"text": 5}),
+        json.dumps({"id": "x"}),
+        json.dumps([1, 2]),
+        json.dumps({"text": "x" * 100_001}),
+        json.dumps({"text": "lone \ud800 surrogate"}),
+        "last good line",
+    ]
+    rc, rows = run_cli(enricher, "\n".join(lines) + "\n", batch_size=3)
+    assert rc == 1
+    assert len(rows) == 8
+    errors = {r["line"]: r["error"] for r in rows if "error" in r}
+    assert sorted(errors) == [2, 3, 4, 6]
+    assert errors[2].startswith("malformed JSON")
+    assert errors[4] == "text: field required"
+    assert "text" in errors[6]
+    assert rows[4]["text"] == "[1, 2]"  # a JSON array line is plain text
+    assert rows[6]["text"] == "lone \ufffd surrogate"
+    assert rows[7]["text"] == "last good line"
+
+
+def test_cli_keeps_a_full_mention_id(enricher: Enricher) -> None:
+    m = mk("Acme rocks")
+    rc, rows = run_cli(enricher, m.to_bytes().decode() + "\n")
+    assert rc == 0 and rows[0]["id"] == m.id
+
+
+def test_cli_enrichment_failure_becomes_error_line(enricher: Enricher, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(mentions: list[Mention]) -> list[Mention | EnrichmentFailure]:
+        return [EnrichmentFailure(m, "ValueError", "boom") for m in mentions]
+
+    monkeypatch.setattr(enricher, "enrich", broken)
+    rc, rows = run_cli(enricher, "one\ntwo\n")
+    assert rc == 1
+    assert rows == [
+        {"line": 1, "error": "ValueError: boom", "id": "1"},
+        {"line": 2, "error": "ValueError: boom", "id": "2"},
+    ]
+
+
+def test_cli_invalid_utf8_on_a_strict_stream(enricher: Enricher) -> None:
+    raw = io.TextIOWrapper(io.BytesIO(b"fine\n\xff\xfe broken\n"), encoding="utf-8", errors="strict")
+    out = io.StringIO()
+    assert run_enrich_text(raw, out, enricher) == 2
+    assert "not valid UTF-8" in out.getvalue().splitlines()[-1]
+
+
+def test_cli_surrogateescape_stream_gets_per_line_handling(enricher: Enricher) -> None:
+    raw = io.TextIOWrapper(io.BytesIO(b"fine\n\xff broken\n"), encoding="utf-8", errors="surrogateescape")
+    out = io.StringIO()
+    assert run_enrich_text(raw, out, enricher) == 0
+    rows = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert rows[1]["text"] == "\ufffd broken"
+
+
+def test_mention_from_line_defaults() -> None:
+    m = mention_from_line('{"text": "hi"}', 42, now=T0)
+    assert (m.source, m.feed, m.brand, m.native_id, m.created_at) == ("cli", "stdin", "-", "42", T0)
+
+
+def _lines(n: int) -> Iterator[str]:
+    for i in range(n):
+        yield f"Acme line {i % 7}\n"
+
+
+def test_cli_batches_preserve_order(enricher: Enricher) -> None:
+    rc, rows = run_cli(enricher, "".join(_lines(23)), batch_size=5)
+    assert rc == 0
+    assert [r["text"] for r in rows] == [f"Acme line {i % 7}" for i in range(23)]
