@@ -24,7 +24,8 @@ def local_stack() -> Iterator[StackSettings]:
          if k.startswith("BRANDPULSE_STACK__")}
     )
     already = all(st.healthy for st in stack.status(s))
-    stack.up(s)  # raises StackError with the reason: the dependent tests error out loudly
+    if not already:
+        stack.up(s)  # raises StackError with the reason: the dependent tests error out loudly
     yield s
     if not already and not os.environ.get("BRANDPULSE_KEEP_STACK"):
         stack.down(s)
