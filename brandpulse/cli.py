@@ -237,6 +237,29 @@ def cmd_enrich_text(args: argparse.Namespace) -> int:
     return run_enrich_text(sys.stdin, sys.stdout, enricher)
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from brandpulse.esclient import make_es
+    from index.search import build_query, print_json, print_table, search
+    from index.templates import mentions_alias
+
+    s = _settings(args)
+    try:
+        query = build_query(text=args.query, brand=args.brand, sentiment=args.sentiment, lang=args.lang,
+                            since=args.since, until=args.until)
+    except ValueError as exc:
+        print(f"brandpulse search: {exc}", file=sys.stderr)
+        return 2
+    es = make_es(s.elasticsearch)
+    index = mentions_alias(s.elasticsearch.index_prefix)
+    rows = search(es, index, query, args.size)
+    if args.json:
+        print_json(rows, sys.stdout)
+    else:
+        total = es.count(index=index, query=query, ignore_unavailable=True, allow_no_indices=True)["count"]
+        print_table(rows, sys.stdout, total=int(total))
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="brandpulse", description=__doc__)
@@ -282,6 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("action", choices=["list", "status", "test"])
     f.add_argument("name", nargs="?", help="feed name (for test)")
     f.set_defaults(func=cmd_feeds)
+
+    q = sub.add_parser("search", help="search indexed mentions (table, or --json lines)")
+    q.add_argument("query", nargs="?", help="words to find in text, title or author (simple query syntax)")
+    q.add_argument("--brand")
+    q.add_argument("--sentiment", choices=["negative", "neutral", "positive", "unknown"])
+    q.add_argument("--lang", help="detected language code, e.g. ur")
+    q.add_argument("--since", help="e.g. 24h, 7d or an ISO timestamp")
+    q.add_argument("--until", help="e.g. 1h or an ISO timestamp")
+    q.add_argument("--size", type=int, default=20, help="rows to show (default 20)")
+    q.add_argument("--json", action="store_true", help="one JSON document per line")
+    q.set_defaults(func=cmd_search)
 
     et = sub.add_parser("enrich-text", help="enrich JSON lines or text lines from stdin to stdout (no Kafka)")
     et.set_defaults(func=cmd_enrich_text)

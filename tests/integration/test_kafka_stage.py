@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord

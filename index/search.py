@@ -1,0 +1,95 @@
+"""``brandpulse search``: a quick look at indexed mentions without Kibana.
+
+>>> build_query(text="refund", brand="Nimbus Air", sentiment="negative", since="24h", until=None,
+...             now=datetime(2026, 11, 20, tzinfo=UTC))["bool"]["filter"][0]
+{'term': {'brand': 'Nimbus Air'}}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from elasticsearch import Elasticsearch
+
+_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_when(value: str, now: datetime) -> datetime:
+    """``24h``, ``7d``, ``30m`` (that long before now) or an ISO-8601 timestamp."""
+    m = _RELATIVE.match(value.strip())
+    if m:
+        return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    try:
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"cannot read time {value!r}: use e.g. 24h, 7d or 2026-11-20T18:00:00Z") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def build_query(
+    *,
+    text: str | None,
+    brand: str | None,
+    sentiment: str | None,
+    since: str | None,
+    until: str | None,
+    lang: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    now = now or datetime.now(UTC)
+    filters: list[dict[str, Any]] = []
+    if brand:
+        filters.append({"term": {"brand": brand}})
+    if sentiment:
+        filters.append({"term": {"enrichment.sentiment.label": sentiment}})
+    if lang:
+        filters.append({"term": {"enrichment.language.code": lang}})
+    if since or until:
+        rng: dict[str, str] = {}
+        if since:
+            rng["gte"] = parse_when(since, now).isoformat()
+        if until:
+            rng["lte"] = parse_when(until, now).isoformat()
+        filters.append({"range": {"created_at": rng}})
+    must: list[dict[str, Any]] = []
+    if text:
+        # simple_query_string never throws on user syntax errors, unlike query_string.
+        must.append({"simple_query_string": {"query": text, "fields": ["text", "title", "author.handle"],
+                                             "default_operator": "and"}})
+    return {"bool": {"must": must or [{"match_all": {}}], "filter": filters}}
+
+
+def search(es: Elasticsearch, index: str, query: dict[str, Any], size: int) -> list[dict[str, Any]]:
+    resp = es.search(index=index, query=query, size=size, sort=[{"created_at": "desc"}],
+                     ignore_unavailable=True, allow_no_indices=True)
+    return [h["_source"] | {"_index": h["_index"]} for h in resp["hits"]["hits"]]
+
+
+def print_table(rows: Sequence[dict[str, Any]], out: TextIO, total: int | None = None) -> None:
+    width = max(60, shutil.get_terminal_size((120, 20)).columns)
+    fixed = 16 + 1 + 12 + 1 + 8 + 1 + 3 + 1 + 14 + 1
+    text_w = max(20, width - fixed)
+    out.write(f"{'created (UTC)':16} {'brand':12} {'senti':8} {'lng':3} {'author':14} text\n")
+    for r in rows:
+        e = r.get("enrichment") or {}
+        created = str(r.get("created_at", ""))[:16].replace("T", " ")
+        label = (e.get("sentiment") or {}).get("label", "-")
+        lang = (e.get("language") or {}).get("code") or r.get("lang") or "-"
+        author = (r.get("author") or {}).get("handle") or "-"
+        text = " ".join(str(r.get("text", "")).split())
+        if len(text) > text_w:
+            text = text[: text_w - 1] + "…"
+        out.write(f"{created:16} {r.get('brand', '')[:12]:12} {label:8} {lang:3} {author[:14]:14} {text}\n")
+    shown = f"{len(rows)} shown" + (f" of {total}" if total is not None else "")
+    out.write(f"-- {shown}\n")
+
+
+def print_json(rows: Sequence[dict[str, Any]], out: TextIO) -> None:
+    for r in rows:
+        out.write(json.dumps(r, ensure_ascii=False) + "\n")
