@@ -37,23 +37,31 @@ from brandpulse.settings import StackSettings
 REPO_STACK = Path(__file__).resolve().parent.parent / "stack"
 
 
+class StackError(RuntimeError):
+    """The local stack cannot be provisioned, started or reached; the message says what to do."""
+
+
 def _pom_version(pom: Path, pattern: str) -> str:
-    m = re.search(pattern, pom.read_text())
+    """The poms under stack/ are the single source of the versions (docker-compose.yml is
+    checked against them by tests/unit/test_compose.py). Read lazily: an installed image has
+    no stack/ directory and never runs the local stack."""
+    try:
+        m = re.search(pattern, pom.read_text())
+    except OSError as exc:
+        raise StackError(f"{pom} not found: the local stack runs from a source checkout") from exc
     if not m:
-        raise RuntimeError(f"no version in {pom}")
+        raise StackError(f"no version in {pom}")
     return m.group(1)
 
 
-# The poms under stack/ are the single source of the versions (docker-compose.yml is checked
-# against them by tests/unit/test_compose.py).
-KAFKA_VERSION = _pom_version(REPO_STACK / "kafka" / "pom.xml", r"<kafka.version>([^<]+)</kafka.version>")
-ES_VERSION = _pom_version(REPO_STACK / "elasticsearch" / "pom.xml", r"<version>(\d+\.\d+\.\d+)</version>")
+def kafka_version() -> str:
+    return _pom_version(REPO_STACK / "kafka" / "pom.xml", r"<kafka.version>([^<]+)</kafka.version>")
+
+
+def es_version() -> str:
+    return _pom_version(REPO_STACK / "elasticsearch" / "pom.xml", r"<version>(\d+\.\d+\.\d+)</version>")
 NOBODY = 65534
 MIN_JAVA = 17
-
-
-class StackError(RuntimeError):
-    """The local stack cannot be provisioned, started or reached; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -140,10 +148,10 @@ def provision(root: Path, java_home: Path) -> tuple[Path, Path]:
     (root / "logs").mkdir(parents=True, exist_ok=True)
     mvn_log = root / "logs" / "mvn.log"
 
-    kafka_home = dist / f"kafka-{KAFKA_VERSION}"
+    kafka_home = dist / f"kafka-{kafka_version()}"
     if not (kafka_home / ".complete").exists():
-        _say(f"fetching Kafka {KAFKA_VERSION} jars from Maven Central (first run only)")
-        tmp = dist / f".kafka-{KAFKA_VERSION}.tmp"
+        _say(f"fetching Kafka {kafka_version()} jars from Maven Central (first run only)")
+        tmp = dist / f".kafka-{kafka_version()}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         _mvn(
             [
@@ -156,11 +164,11 @@ def provision(root: Path, java_home: Path) -> tuple[Path, Path]:
         )
         shutil.rmtree(kafka_home, ignore_errors=True)
         tmp.rename(kafka_home)
-        (kafka_home / ".complete").write_text(KAFKA_VERSION)
+        (kafka_home / ".complete").write_text(kafka_version())
 
-    es_home = dist / f"elasticsearch-{ES_VERSION}"
+    es_home = dist / f"elasticsearch-{es_version()}"
     if not (es_home / ".complete").exists():
-        _say(f"fetching Elasticsearch {ES_VERSION} (integ-test-zip) from Maven Central (first run only)")
+        _say(f"fetching Elasticsearch {es_version()} (integ-test-zip) from Maven Central (first run only)")
         tmp = dist / ".es-download"
         shutil.rmtree(tmp, ignore_errors=True)
         _mvn(
@@ -181,7 +189,7 @@ def provision(root: Path, java_home: Path) -> tuple[Path, Path]:
         inner.rename(es_home)
         shutil.rmtree(unpack, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
-        (es_home / ".complete").write_text(ES_VERSION)
+        (es_home / ".complete").write_text(es_version())
     return kafka_home, es_home
 
 
@@ -359,7 +367,7 @@ def up(s: StackSettings, *, wipe: bool = False, timeout: float = 180.0) -> float
              "-cp", cp, "kafka.Kafka", str(conf / "server.properties")],
             env, as_nobody=False,
         )
-        _say(f"Kafka {KAFKA_VERSION} starting on 127.0.0.1:{s.kafka_port} (pid {pid})")
+        _say(f"Kafka {kafka_version()} starting on 127.0.0.1:{s.kafka_port} (pid {pid})")
         started.append(("Kafka", lambda: kafka_healthy(s.kafka_port), lambda: _running_pid(root, "kafka") is not None,
                         root / "logs" / "kafka.out"))
     # Elasticsearch
@@ -389,7 +397,7 @@ def up(s: StackSettings, *, wipe: bool = False, timeout: float = 180.0) -> float
             [str(es_home / "bin" / "elasticsearch"), "-E", f"node.attr.brandpulse_conf={_marker(root, 'elasticsearch')}"],
             env, as_nobody=as_nobody,
         )
-        _say(f"Elasticsearch {ES_VERSION} starting on 127.0.0.1:{s.es_port} (pid {pid})")
+        _say(f"Elasticsearch {es_version()} starting on 127.0.0.1:{s.es_port} (pid {pid})")
         started.append(("Elasticsearch", lambda: es_healthy(s.es_port),
                         lambda: _running_pid(root, "elasticsearch") is not None, root / "logs" / "elasticsearch.out"))
     for what, check, alive, log in started:
@@ -472,8 +480,8 @@ def status(s: StackSettings) -> list[ServiceStatus]:
     out = []
     kpid = _running_pid(root, "kafka")
     out.append(ServiceStatus("kafka", kpid is not None, kpid, kafka_healthy(s.kafka_port),
-                             f"127.0.0.1:{s.kafka_port} Kafka {KAFKA_VERSION}"))
+                             f"127.0.0.1:{s.kafka_port} Kafka {kafka_version()}"))
     epid = _running_pid(root, "elasticsearch")
     out.append(ServiceStatus("elasticsearch", epid is not None, epid, es_healthy(s.es_port),
-                             f"http://127.0.0.1:{s.es_port} Elasticsearch {ES_VERSION}"))
+                             f"http://127.0.0.1:{s.es_port} Elasticsearch {es_version()}"))
     return out
