@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -234,7 +235,9 @@ def cmd_enrich_text(args: argparse.Namespace) -> int:
         from enrich.pipeline import Enricher
 
         enricher = Enricher()
-    return run_enrich_text(sys.stdin, sys.stdout, enricher)
+    # Invalid UTF-8 on stdin becomes one error-free record per bad line (U+FFFD), not a stop.
+    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
+    return run_enrich_text(stdin, sys.stdout, enricher)
 
 
 def cmd_search(args: argparse.Namespace) -> int:

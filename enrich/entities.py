@@ -208,7 +208,7 @@ def extract_entities(text: str) -> Entities:
         handles=_dedupe("@" + h.casefold() for h in extract_handles(text)) if "@" in text else (),
         cashtags=_dedupe("$" + c.upper() for c in extract_cashtags(text)) if "$" in text else (),
         urls=_dedupe(extract_urls(text)) if ("://" in text or "www." in text.lower()) else (),
-        emojis=_dedupe(extract_emojis(text)),
+        emojis=_dedupe(extract_emojis(text)) if not text.isascii() else (),
         raw_hashtags=_dedupe(raw_tags),
     )
 

@@ -3,7 +3,8 @@
 A RAKE-style scorer over the tokens of the spaCy backbone:
 
 1. candidate phrases are maximal runs of content words, broken by stop words, punctuation,
-   numbers, emojis, hashtags/handles/cashtags/URLs and brand terms; a run longer than
+   numbers, emojis, hashtags/handles/cashtags/URLs, brand terms and "words" longer than
+   ``MAX_WORD_CHARS``; a run longer than
    ``max_words`` is cut into pieces of at most ``max_words`` words;
 2. a word scores ``degree / frequency`` (degree = total length of the phrases it appears in),
    a phrase scores the sum of its words' scores;
@@ -33,6 +34,8 @@ from enrich.nlp import SUPPORTED_LANGUAGES, token_kind
 STOPWORDS_DIR = Path(__file__).with_name("stopwords")
 MAX_KEYWORDS = 5
 MAX_WORDS = 3
+_MEMO_LIMIT = 200_000
+MAX_WORD_CHARS = 40  # longer "words" are junk (base64, keyboard mashing), never keywords
 
 
 @functools.cache
@@ -98,7 +101,8 @@ class _BrandTerms:
 
     def mask(self, low: Sequence[str]) -> list[bool]:
         """True at every position covered by a brand word or brand phrase."""
-        out = [w in self.words for w in low]
+        words = self.words
+        out = [w in words for w in low]
         if self.phrases:
             n = len(low)
             for size in range(2, self.max_len + 1):
@@ -127,6 +131,8 @@ class KeywordExtractor:
         self.max_keywords = max_keywords
         self.max_words = max(1, max_words)
         self._brands: dict[str, _BrandTerms] = {}
+        # per language: token -> (casefolded, is a content word); bounded, reset when full
+        self._memo: dict[str, dict[str, tuple[str, bool]]] = {}
         for brand, aliases in (brand_terms or {}).items():
             self._brands[brand] = _BrandTerms([brand, *aliases])
 
@@ -150,21 +156,31 @@ class KeywordExtractor:
         """Key phrases of an already tokenized text."""
         if not words:
             return ()
+        memo = self._memo.get(lang or "")
+        if memo is None or len(memo) > _MEMO_LIMIT:
+            memo = self._memo[lang or ""] = {}
         stop = stopwords_for(lang)
-        low = [w.casefold() for w in words]
+        low: list[str] = []
+        content: list[bool] = []
+        for w in words:
+            hit = memo.get(w)
+            if hit is None:
+                lw = w.casefold()
+                ok = (
+                    1 < len(lw) <= MAX_WORD_CHARS
+                    and lw not in stop
+                    and token_kind(w) == "word"
+                    and any(c.isalpha() for c in lw)
+                )
+                hit = memo[w] = (lw, ok)
+            low.append(hit[0])
+            content.append(hit[1])
         brand_mask = self._brand(brand).mask(low)
         phrases: list[tuple[str, ...]] = []
         run: list[str] = []
         max_words = self.max_words
-        for i, w in enumerate(words):
-            lw = low[i]
-            keep = (
-                len(lw) > 1
-                and not brand_mask[i]
-                and lw not in stop
-                and token_kind(w) == "word"
-                and any(c.isalpha() for c in lw)
-            )
+        for i, lw in enumerate(low):
+            keep = content[i] and not brand_mask[i]
             if keep:
                 run.append(lw)
                 if len(run) == max_words:

@@ -49,6 +49,7 @@ import math
 import re
 import threading
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,7 @@ MIN_POP_LOWERCASE_NO_CUE = 1_000_000
 MIN_POP_STRONG_ALTERNATE = 1_000_000
 MIN_POP_STRONG_SCRIPT = 100_000
 MAX_TEXT_LOCATIONS = 5
+MAX_MATCHES = 50  # candidate spans resolved per text (a 10,000-character post can name a place 1,000 times)
 MAX_NGRAM = 3
 REGION_PSEUDO_POPULATION = 1_000_000
 
@@ -448,12 +450,14 @@ class LocationTagger:
         stop = self._stop
         edge = self._edge_stop
         index = self.gaz.index
+        multi = self.gaz.multi_first
         n = len(words)
         i = 0
         while i < n:
             w = words[i]
-            if not w.key:
-                i += 1
+            key = w.key
+            if not key or (not w.variants and key not in multi and key not in index):
+                i += 1  # the common case: a word that starts no name
                 continue
             found: _Match | None = None
             longest = min(self._first_word_span(w, clitics), n - i)
@@ -604,12 +608,14 @@ class LocationTagger:
                 contrib.append(countries)  # a country name: "Mérida, Venezuela"
             else:
                 contrib.append(ccs if len(ccs) == 1 else set())
+        votes: Counter[str] = Counter()
+        for ccs in contrib:
+            votes.update(ccs)
         out: list[tuple[_Match, Place, float]] = []
         for mi, m in enumerate(matches):
+            own = contrib[mi]
             context = set(extra_context)
-            for j, ccs in enumerate(contrib):
-                if j != mi:
-                    context |= ccs
+            context.update(cc for cc, n in votes.items() if n > (1 if cc in own else 0))
             scored: list[tuple[float, float, Place]] = []
             for e in m.entries:
                 place = self.gaz.places[e.place]
@@ -657,7 +663,7 @@ class LocationTagger:
         words = self._words(tokens)
         if not words:
             return []
-        matches = self._spans(words, lang)
+        matches = self._spans(words, lang)[:MAX_MATCHES]
         if not matches:
             return []
         if ner_texts:

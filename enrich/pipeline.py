@@ -17,8 +17,9 @@ Design notes
   in ``Enricher.__init__``, which then calls ``gc.freeze()`` (``freeze_gc=False`` to skip) so the
   garbage collector stops re-scanning those long-lived objects: a process-wide setting, meant for
   the worker process that owns the Enricher.
-* ``enrich`` works on a batch: texts not in the cache go through language identification, then
-  ``nlp.pipe`` grouped by language family, then the per-text taggers.
+* ``enrich`` works on a batch: texts not in the cache (each distinct text once) go through language
+  identification, then ``nlp.pipe`` grouped by language family, then each tagger in turn over the
+  whole chunk (entities, keywords, places, sentiment).
 * Reposts are common, so per-text results (everything that depends only on the text, the source's
   language hint and the brand) are kept in a bounded LRU cache (``cache_size`` entries); a
   duplicate costs a dictionary lookup plus its per-mention parts (post coordinates, profile
@@ -160,6 +161,11 @@ class Enricher:
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
 
+    def clear_cache(self) -> None:
+        """Forget every cached per-text result (for benchmarks and tests)."""
+        with self._lock:
+            self._cache.clear()
+
     # -- public API --------------------------------------------------------------------------
 
     def enrich(self, mentions: Sequence[Mention]) -> list[Mention | EnrichmentFailure]:
@@ -263,36 +269,52 @@ class Enricher:
                 except Exception as exc:
                     out[i] = exc
                     docs.append(None)
+        # Stage-major: each tagger runs over the whole chunk before the next one starts (its
+        # tables stay in the CPU caches); an exception marks only the text that raised it.
+        items: dict[int, dict[str, Any]] = {}
         for i, doc in zip(live, docs, strict=True):
-            if out[i] is not None or doc is None:
-                continue
-            text, _hint, brand = keys[i]
-            lang = langs[i] or _UND
-            try:
-                out[i] = self._analyze_one(text, lang, brand, doc)
-            except Exception as exc:
-                out[i] = exc
+            if out[i] is None and doc is not None:
+                items[i] = {"words": [t.text for t in doc], "code": (langs[i] or _UND).code}
+
+        def stage(name: str, fn: Any) -> None:
+            for i, item in items.items():
+                if out[i] is None:
+                    try:
+                        item[name] = fn(keys[i], item)
+                    except Exception as exc:
+                        out[i] = exc
+
+        def places(key: tuple[str, str | None, str], item: dict[str, Any]) -> list[Location]:
+            ner = self.locations.ner_places(key[0]) if item["code"] == "en" else []
+            return self.locations.from_words(item["words"], item["code"], ner_texts=ner)
+
+        stage("entities", lambda key, item: extract_entities(key[0]))
+        stage("keywords", lambda key, item: self.keywords.extract_words(item["words"], item["code"], brand=key[2]))
+        stage("places", places)
+        stage("sentiment", lambda key, item: self.sentiment.analyze(key[0], item["code"]))
+        for i, item in items.items():
+            if out[i] is None:
+                try:
+                    out[i] = self._result(langs[i] or _UND, item)
+                except Exception as exc:
+                    out[i] = exc
         return [r if r is not None else RuntimeError("not analysed") for r in out]
 
-    def _analyze_one(self, text: str, lang: Language, brand: str, doc: Any) -> _TextResult:
-        code = lang.code
-        words = [t.text for t in doc]
-        ents: Entities = extract_entities(text)
-        keywords = self.keywords.extract_words(words, code, brand=brand)
-        ner = self.locations.ner_places(text) if code == "en" else []
-        places = self.locations.from_words(words, code, ner_texts=ner)
-        sentiment: Sentiment = self.sentiment.analyze(text, code)
+    @staticmethod
+    def _result(lang: Language, item: Mapping[str, Any]) -> _TextResult:
+        ents: Entities = item["entities"]
+        sentiment: Sentiment = item["sentiment"]
         template = Enrichment(
             version=ENRICHMENT_VERSION,
             language=lang,
             sentiment=sentiment,
-            keywords=keywords,
+            keywords=item["keywords"],
             hashtags=ents.hashtags,
             handles=ents.handles,
             cashtags=ents.cashtags,
             urls=ents.urls,
             emojis=ents.emojis,
-            locations=tuple(places),
+            locations=tuple(item["places"]),
             enriched_at=_PLACEHOLDER_TIME,
         )
         return _TextResult(template)

@@ -71,7 +71,9 @@ def test_unconfigured_brand_still_excludes_its_own_name() -> None:
     assert "globex" in kx.extract_words("Globex router keeps rebooting".split(), "en")[0]
 
 
-@pytest.mark.parametrize("text", ["", "😡😡😡", "https://acme.com/x", "!!! ??? ...", "the and of", "#AcmeFail"])
+@pytest.mark.parametrize(
+    "text", ["", "😡😡😡", "https://acme.com/x", "!!! ??? ...", "the and of", "#AcmeFail", "x" * 500]
+)
 def test_nothing_to_say(text: str) -> None:
     assert kw(text, "en") == ()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import io
 import json
 import time
@@ -107,6 +108,15 @@ def test_100kb_text_is_bounded(enricher: Enricher) -> None:
     assert out.text == big  # the record keeps its full text; only the analysis is bounded
     assert out.enrichment is not None and out.enrichment.hashtags == ("#acmefail",)
     assert len(prepare_text(big)) <= MAX_PROCESS_CHARS
+
+
+@pytest.mark.parametrize("module", ["nlp", "entities", "keywords", "location", "pipeline"])
+def test_module_docstring_examples(module: str) -> None:
+    import importlib
+
+    mod = importlib.import_module(f"enrich.{module}")
+    result = doctest.testmod(mod)
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_prepare_text() -> None:

@@ -1,0 +1,1 @@
+"""Offline gazetteer data (see README.md); a package so the TSV files ship in wheels."""

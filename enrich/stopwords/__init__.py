@@ -1,0 +1,1 @@
+"""Stop-word lists (see README.md); a package so the .txt files ship in wheels."""
