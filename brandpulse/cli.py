@@ -224,6 +224,23 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kibana(args: argparse.Namespace) -> int:
+    from index.kibana_import import KibanaImportError, import_objects, load_objects
+
+    s = _settings(args)
+    k = s.kibana
+    objects = load_objects(s.elasticsearch.index_prefix)
+    try:
+        result = import_objects(k.url, objects, username=k.username, password=k.password, api_key=k.api_key,
+                                space=k.space, verify=k.verify_certs, wait_seconds=k.wait_seconds)
+    except KibanaImportError as exc:
+        print(f"brandpulse kibana import: {exc}", file=sys.stderr)
+        return 1
+    print(f"imported {result.get('successCount', 0)} saved objects into {k.url} "
+          f"(dashboard: {k.url.rstrip('/')}/app/dashboards)")
+    return 0
+
+
 def cmd_enrich_text(args: argparse.Namespace) -> int:
     from enrich.textcli import run_enrich_text
     from enrich.worker import make_enricher
@@ -319,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--size", type=int, default=20, help="rows to show (default 20)")
     q.add_argument("--json", action="store_true", help="one JSON document per line")
     q.set_defaults(func=cmd_search)
+
+    kb = sub.add_parser("kibana", help="load the bundled Kibana data views and dashboard (import)")
+    kb.add_argument("action", choices=["import"])
+    kb.set_defaults(func=cmd_kibana)
 
     et = sub.add_parser("enrich-text", help="enrich JSON lines or text lines from stdin to stdout (no Kafka)")
     et.set_defaults(func=cmd_enrich_text)

@@ -125,6 +125,16 @@ class FeedSettings(BaseModel):
         return dict(self.model_extra or {})
 
 
+class KibanaSettings(_Section):
+    url: str = Field("http://127.0.0.1:5601", description="Kibana base URL for `brandpulse kibana import`")
+    username: str | None = Field(None, description="Kibana/Elasticsearch user (compose: elastic)")
+    password: SecretStr | None = Field(None, description="its password (or use ..._FILE)")
+    api_key: SecretStr | None = Field(None, description="API key instead of user/password")
+    space: str | None = Field(None, description="Kibana space to import into (default space if unset)")
+    verify_certs: bool = Field(True, description="verify TLS certificates")
+    wait_seconds: float = Field(180.0, ge=0, description="how long to wait for Kibana to become available")
+
+
 class EnrichSettings(_Section):
     batch_size: int = Field(256, ge=1, le=10_000, description="records per enrichment batch")
     languages: tuple[str, ...] = Field(
@@ -147,8 +157,20 @@ class IndexSettings(_Section):
 
 
 class AlertSettings(_Section):
+    detector: Literal["spike", "threshold"] = Field(
+        "spike", description="spike: learned baseline + count test (alerts/DETECTOR.md); threshold: fixed count"
+    )
+    sensitivity: Literal["fewer", "balanced", "more"] = Field("balanced", description="spike detector preset")
+    bucket_seconds: int = Field(300, ge=10, description="event-time bucket of the spike detector")
+    min_negative: int | None = Field(None, ge=1, description="fewest negatives that may alert (preset if unset)")
+    allowed_lateness_seconds: int = Field(600, ge=0, description="how late a mention may arrive and still count")
+    cooldown_seconds: int = Field(3600, ge=0, description="quiet time after an alert resolves before a new one")
+    warmup_hours: float | None = Field(None, ge=0, description="history a brand needs before it may alert (1 day)")
+    per: tuple[Literal["lang", "source"], ...] = Field(
+        (), description="also watch brand×language and/or brand×source series"
+    )
     window_seconds: int = Field(600, ge=60, description="event-time window of the threshold detector")
-    negative_threshold: int = Field(10, ge=1, description="negative mentions per window that raise an alert")
+    negative_threshold: int = Field(10, ge=1, description="threshold detector: negatives per window that alert")
     console: bool = Field(True, description="print alerts to standard output")
 
 
@@ -181,6 +203,7 @@ class Settings(_Section):
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     brands: tuple[BrandSettings, ...] = Field(min_length=1)
     feeds: tuple[FeedSettings, ...] = ()
+    kibana: KibanaSettings = KibanaSettings()
     enrich: EnrichSettings = EnrichSettings()
     index: IndexSettings = IndexSettings()
     alerts: AlertSettings = AlertSettings()
@@ -199,7 +222,7 @@ class Settings(_Section):
         return self
 
 
-ENV_SECTIONS = ("kafka", "topics", "elasticsearch", "enrich", "index", "alerts", "workers", "stack")
+ENV_SECTIONS = ("kafka", "topics", "elasticsearch", "kibana", "enrich", "index", "alerts", "workers", "stack")
 
 
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
