@@ -1,11 +1,16 @@
-"""The alert worker: enriched mentions → per-brand detector → alert records + channels.
+"""The alert worker: enriched mentions → per-brand spike detector → alert records + channels.
 
 Mentions are keyed by brand, so one brand's mentions live on one partition and each partition
-has its own detector state. After every batch the worker produces the alert records, commits,
-and checkpoints ``(offset, detector state)`` per partition to the compacted state topic. On
-(re)assignment it restores the checkpoint and seeks to its offset, so state and position always
-agree: a restart neither loses a spike nor double-counts one. Alert ids are deterministic, so
-an alert re-raised after a crash is the *same* alert (Elasticsearch and channels dedupe on it).
+has its own detector (alerts/DETECTOR.md). The stream's clock is the largest event time seen on
+the partition, so a backfill or replay raises the alerts it would have raised live.
+
+After every batch the worker produces the alert records, commits, then checkpoints to the
+compacted state topic: one record per touched series key (its detector state, the offset it
+reflects and its recent negative posts), then one record per partition with the offset to
+resume from. On (re)assignment it restores both and seeks to the partition's offset; while it
+replays, a record already reflected in a series' saved state is skipped for that series. So a
+crash at any point neither loses nor double-counts a mention, and an alert re-raised after a
+crash is the *same* alert (``alert_id`` + ``seq``), which Elasticsearch and the channels dedupe.
 """
 
 from __future__ import annotations
@@ -14,16 +19,16 @@ import json
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import TopicPartition
 
-from alerts.threshold import ThresholdDetector
+from alerts.detector import AlertEvent, DetectorConfig, NegativeSpikeDetector
 from brandpulse.loop import Failure, Output, StageResult
 from brandpulse.schema import Mention, SchemaError
 from brandpulse.settings import Settings
@@ -34,43 +39,60 @@ log = logging.getLogger(__name__)
 SAMPLE_PER_KEY = 25
 
 
-class Detector(Protocol):
-    def observe(self, key: str, event_time: datetime, *, negative: bool, count: int = 1) -> None: ...
-    def advance(self, now: datetime) -> Sequence[Any]: ...
-    def snapshot(self) -> dict[str, Any]: ...
-    def restore_state(self, state: dict[str, Any]) -> None: ...
+def detector_config(settings: Settings) -> DetectorConfig:
+    a = settings.alerts
+    overrides: dict[str, Any] = {
+        "bucket_seconds": a.bucket_seconds,
+        "allowed_lateness_seconds": a.allowed_lateness_seconds,
+        "cooldown_seconds": a.cooldown_seconds,
+    }
+    if a.min_negative is not None:
+        overrides["min_negative"] = a.min_negative
+    if a.warmup_hours is not None:
+        overrides["warmup_buckets"] = int(a.warmup_hours * 3600 // a.bucket_seconds)
+    return DetectorConfig.preset(a.sensitivity, **overrides)
 
 
-def make_detector(settings: Settings) -> Detector:
-    return ThresholdDetector(window_seconds=settings.alerts.window_seconds,
-                             threshold=settings.alerts.negative_threshold)
+def series_keys(m: Mention, per: Sequence[str]) -> list[str]:
+    """The brand's own series, plus brand×language / brand×source where configured."""
+    keys = [m.brand]
+    if "lang" in per:
+        lang = m.enrichment.language.code if m.enrichment and m.enrichment.language else (m.lang or "und")
+        keys.append(f"{m.brand}|lang={lang}")
+    if "source" in per:
+        keys.append(f"{m.brand}|source={m.source}")
+    return keys
 
 
 @dataclass
 class PartitionState:
-    detector: Detector
+    detector: NegativeSpikeDetector
     clock: datetime | None = None
     samples: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
+    # series key -> first offset NOT yet reflected in its saved state (skip below it on replay)
+    key_offsets: dict[str, int] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+    next_offset: int | None = None
 
 
-def alert_record(event: Any, samples: Sequence[dict[str, Any]], settings: Settings) -> dict[str, Any]:
+def alert_record(event: AlertEvent, samples: Sequence[dict[str, Any]], settings: Settings) -> dict[str, Any]:
     """What a social team needs to reply: numbers, why, the worst posts, topics and places."""
-    base = asdict(event) if is_dataclass(event) and not isinstance(event, type) else dict(vars(event))
-    for k, v in list(base.items()):
-        if isinstance(v, datetime):
-            base[k] = v.isoformat()
-    in_window = [s for s in samples if base["window_start"] <= s["created_at"] < base["window_end"]] or list(samples)
+    base = event.to_dict()
+    in_window = [s for s in samples if base["window_start"] <= s["created_at"] < base["window_end"]]
+    if not in_window:  # "resolved" spans the episode; fall back to the latest posts seen
+        in_window = list(samples)
     hashtags: Counter[str] = Counter(h for s in in_window for h in s["hashtags"])
     keywords: Counter[str] = Counter(k for s in in_window for k in s["keywords"])
     langs: Counter[str] = Counter(s["lang"] for s in in_window if s["lang"])
     places: Counter[str] = Counter(p for s in in_window for p in s["places"])
     top = sorted(in_window, key=lambda s: (-(s["followers"] or 0), s["id"]))[:5]
     brand = base["key"].split("|", 1)[0]
-    return {
+    record = {
         **base,
         "event": base.pop("kind"),
         "brand": brand,
-        "raised_at": base["window_end"],
+        "raised_at": base.get("emitted_at") or base["window_end"],
+        "idempotency_key": f"{base['alert_id']}:{base['seq']}",
         "top_mentions": top,
         "mention_ids": [s["id"] for s in in_window][:100],
         "top_hashtags": [h for h, _ in hashtags.most_common(5)],
@@ -78,20 +100,43 @@ def alert_record(event: Any, samples: Sequence[dict[str, Any]], settings: Settin
         "languages": dict(langs.most_common()),
         "locations": [p for p, _ in places.most_common(5)],
     }
+    if settings.alerts.kibana_url:
+        record["kibana_url"] = kibana_link(settings.alerts.kibana_url, settings.elasticsearch.index_prefix, brand,
+                                           base["window_start"], base["window_end"])
+    return record
+
+
+def kibana_link(kibana_url: str, prefix: str, brand: str, start: str, end: str) -> str:
+    """Discover, filtered to the brand's negative mentions in the alert window."""
+    from urllib.parse import quote
+
+    query = quote(f'brand:"{brand}" and enrichment.sentiment.label:"negative"', safe="")
+    view = f"{prefix}-mentions"
+    return (f"{kibana_url.rstrip('/')}/app/discover#/?_g=(time:(from:'{start}',to:'{end}'))"
+            f"&_a=(dataSource:(dataViewId:'{view}',type:dataView),query:(language:kuery,query:'{query}'))")
 
 
 def format_console(alert: dict[str, Any]) -> str:
     lines = [
-        f"ALERT [{alert['severity'].upper()}] {alert['brand']}: {alert['reason']}",
-        f"  window {alert['window_start']} .. {alert['window_end']}  id {alert['alert_id']} ({alert['event']})",
+        f"ALERT [{str(alert['severity']).upper()}] "
+        + (alert["reason"] if str(alert["reason"]).startswith(alert["brand"]) else f"{alert['brand']}: {alert['reason']}"),
+        f"  {alert['event']} · window {alert['window_start']} .. {alert['window_end']} · id {alert['alert_id']}",
+        f"  negatives {alert['observed_negative']} (expected {alert['expected_negative']:.1f}) · "
+        f"negative share {alert['negative_share']:.0%} (usual {alert.get('expected_share', 0):.0%})",
     ]
     if alert.get("top_hashtags"):
         lines.append("  hashtags: " + " ".join("#" + h.lstrip("#") for h in alert["top_hashtags"]))
+    if alert.get("top_keywords"):
+        lines.append("  keywords: " + ", ".join(alert["top_keywords"]))
     if alert.get("languages"):
         lines.append("  languages: " + ", ".join(f"{k} {v}" for k, v in alert["languages"].items()))
+    if alert.get("locations"):
+        lines.append("  places: " + ", ".join(alert["locations"]))
     for m in alert.get("top_mentions", [])[:3]:
         who = f"@{m['author']}" if m.get("author") else "?"
         lines.append(f"  - {who} ({m.get('followers') or 0} followers): {m['text'][:140]!s}  {m.get('url') or ''}")
+    if alert.get("kibana_url"):
+        lines.append(f"  kibana: {alert['kibana_url']}")
     return "\n".join(lines)
 
 
@@ -101,70 +146,82 @@ class AlertStage(ConsumerRebalanceListener):
     def __init__(self, settings: Settings, state: StateStore, group_id: str,
                  emit: Callable[[dict[str, Any]], None]) -> None:
         self.settings = settings
+        self.config = detector_config(settings)
         self.state_store = state
         self.group_id = group_id
         self.emit = emit
         self.partitions: dict[TopicPartition, PartitionState] = {}
         self.consumer: KafkaConsumer | None = None
         self._pending: list[dict[str, Any]] = []
-        self._dirty: dict[TopicPartition, int] = {}
 
-    # -------- rebalance: restore checkpoints and seek so state and position agree
-    def _ckpt_key(self, tp: TopicPartition) -> str:
+    # -------- checkpoints
+    def _part_key(self, tp: TopicPartition) -> str:
         return f"alerts-ckpt/{self.group_id}/{tp.topic}/{tp.partition}"
 
+    def _series_prefix(self, tp: TopicPartition) -> str:
+        return f"alerts-series/{self.group_id}/{tp.topic}/{tp.partition}/"
+
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        stored = self.state_store.load("alerts-ckpt/") if assigned else {}
+        stored = self.state_store.load(f"alerts-ckpt/{self.group_id}/") if assigned else {}
+        series = self.state_store.load(f"alerts-series/{self.group_id}/") if assigned else {}
         for tp in assigned:
-            ps = PartitionState(make_detector(self.settings))
-            ckpt = stored.get(self._ckpt_key(tp))
+            prefix = self._series_prefix(tp)
+            records = [v for k, v in series.items() if k.startswith(prefix)]
+            ps = PartitionState(NegativeSpikeDetector.restore_many(self.config, [r["state"] for r in records]))
+            for r in records:
+                key = r["state"]["key"]
+                ps.key_offsets[key] = int(r["offset"])
+                if r.get("samples"):
+                    ps.samples[key] = deque(r["samples"], maxlen=SAMPLE_PER_KEY)
+            ckpt = stored.get(self._part_key(tp))
             if ckpt:
-                ps.detector.restore_state(ckpt["detector"])
                 ps.clock = datetime.fromisoformat(ckpt["clock"]) if ckpt.get("clock") else None
-                ps.samples = {k: deque(v, maxlen=SAMPLE_PER_KEY) for k, v in ckpt.get("samples", {}).items()}
                 if self.consumer is not None:
                     self.consumer.seek(tp, int(ckpt["offset"]))
-                log.info("restored alert state", extra={"partition": tp.partition, "offset": ckpt["offset"]})
+                log.info("restored alert state", extra={"partition": tp.partition, "offset": ckpt["offset"],
+                                                        "series": len(records)})
             self.partitions[tp] = ps
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         for tp in revoked:
             self.partitions.pop(tp, None)
-            self._dirty.pop(tp, None)
 
     # -------- processing
     def handle(self, records: Sequence[ConsumerRecord]) -> StageResult:
         result = StageResult()
         self._pending = []
-        touched: dict[TopicPartition, int] = {}
+        touched: set[TopicPartition] = set()
         for rec in records:
             tp = TopicPartition(rec.topic, rec.partition)
-            touched[tp] = rec.offset + 1
+            touched.add(tp)
             ps = self.partitions.get(tp)
-            if ps is None:  # assignment raced with the batch; the listener will restore it
-                ps = self.partitions[tp] = PartitionState(make_detector(self.settings))
+            if ps is None:  # assignment raced with the batch; the listener restores state
+                ps = self.partitions[tp] = PartitionState(NegativeSpikeDetector(self.config))
+            ps.next_offset = rec.offset + 1
             try:
                 m = Mention.from_bytes(rec.value or b"")
             except SchemaError as exc:
                 result.failures.append(Failure(rec, exc))
                 continue
             negative = bool(m.enrichment and m.enrichment.sentiment.label == "negative")
-            ps.detector.observe(m.brand, m.created_at, negative=negative)
+            for key in series_keys(m, self.settings.alerts.per):
+                if rec.offset < ps.key_offsets.get(key, -1):
+                    continue  # already in this series' saved state (checkpoint written mid-batch)
+                ps.detector.observe(key, m.created_at, negative=negative)
+                ps.dirty.add(key)
+                if negative:
+                    ps.samples.setdefault(key, deque(maxlen=SAMPLE_PER_KEY)).append(_sample(m))
             if ps.clock is None or m.created_at > ps.clock:
                 ps.clock = m.created_at
-            if negative:
-                ps.samples.setdefault(m.brand, deque(maxlen=SAMPLE_PER_KEY)).append(_sample(m))
-        for tp in touched:
+        for tp in sorted(touched, key=lambda t: (t.topic, t.partition)):
             ps = self.partitions[tp]
             if ps.clock is None:
                 continue
             for event in ps.detector.advance(ps.clock):
-                samples = ps.samples.get(event.key.split("|", 1)[0], deque())
-                alert = alert_record(event, list(samples), self.settings)
+                alert = alert_record(event, list(ps.samples.get(event.key, ())), self.settings)
                 self._pending.append(alert)
                 result.outputs.append(Output(self.settings.topics.alerts, alert["brand"].encode(),
                                              json.dumps(alert, ensure_ascii=False).encode()))
-        self._dirty.update(touched)
         return result
 
     def after_commit(self) -> None:
@@ -172,18 +229,24 @@ class AlertStage(ConsumerRebalanceListener):
         for alert in self._pending:
             self.emit(alert)
         self._pending = []
-        for tp, offset in list(self._dirty.items()):
-            ps = self.partitions.get(tp)
-            if ps is None:
+        for tp, ps in self.partitions.items():
+            if ps.next_offset is None or not ps.dirty:
                 continue
-            self.state_store.put(self._ckpt_key(tp), {
-                "offset": offset,
-                "clock": ps.clock.isoformat() if ps.clock else None,
-                "detector": ps.detector.snapshot(),
-                "samples": {k: list(v) for k, v in ps.samples.items()},
+            for key in sorted(ps.dirty):
+                self.state_store.put(self._series_prefix(tp) + key, {
+                    "offset": ps.next_offset,
+                    "state": ps.detector.snapshot(key),
+                    "samples": list(ps.samples.get(key, ())),
+                }, flush=False)
+                ps.key_offsets[key] = ps.next_offset
+            self.state_store.producer.flush()
+            # Written last: a crash before this line replays from the previous partition offset,
+            # and the series records above make the replay skip what they already contain.
+            self.state_store.put(self._part_key(tp), {
+                "offset": ps.next_offset, "clock": ps.clock.isoformat() if ps.clock else None,
             }, flush=False)
+            ps.dirty.clear()
         self.state_store.producer.flush()
-        self._dirty.clear()
 
 
 def _sample(m: Mention) -> dict[str, Any]:

@@ -111,6 +111,7 @@ def _run_consumer_stage(args: argparse.Namespace, stage: str) -> int:
     producer = make_producer(s.kafka, stage)
     after_commit = None
     listener = None
+    closers: list[Any] = []
     if stage == "enrich":
         from enrich.worker import EnrichStage, make_enricher
 
@@ -124,14 +125,27 @@ def _run_consumer_stage(args: argparse.Namespace, stage: str) -> int:
                               alerts_topic=s.topics.alerts)
         topics = [s.topics.enriched, s.topics.alerts]
     else:
+        from alerts.channels import ChannelsConfig, InMemoryDeliveryLog, build_dispatcher, state_store_hooks
         from alerts.worker import AlertStage, format_console
         from brandpulse.state import StateStore
+
+        store = StateStore(s, producer)
+        channels = ChannelsConfig.model_validate({"channels": list(s.alerts.channels),
+                                                  "routes": list(s.alerts.routes)})
+        dispatcher = None
+        if channels.channels:
+            loader, persist = state_store_hooks(store)
+            dispatcher = build_dispatcher(channels, base_dir=Path(s.base_dir),
+                                          delivery_log=InMemoryDeliveryLog(loader, persist))
+            closers.append(lambda: dispatcher.close(timeout=10.0) if dispatcher else None)
 
         def emit(alert: dict[str, Any]) -> None:
             if s.alerts.console:
                 print(format_console(alert), flush=True)
+            if dispatcher is not None:
+                dispatcher.dispatch(alert)
 
-        handler = AlertStage(s, StateStore(s, producer), group, emit)
+        handler = AlertStage(s, store, group, emit)
         listener = handler
         after_commit = handler.after_commit
         topics = [s.topics.enriched]
@@ -145,6 +159,8 @@ def _run_consumer_stage(args: argparse.Namespace, stage: str) -> int:
     try:
         loop.run()
     finally:
+        for close in closers:
+            close()
         close_quietly(consumer)
         producer.flush()
         close_quietly(producer)

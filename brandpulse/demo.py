@@ -39,10 +39,13 @@ def reset_demo(s: Settings) -> None:
         while time.monotonic() < deadline and set(admin.list_topics()) & set(doomed):
             time.sleep(0.5)
         groups = [f"{s.workers.group_prefix}-{st}" for st in ("enrich", "index", "alerts")]
-        try:
-            admin.delete_groups(groups, raise_errors=False)
-        except KafkaError as exc:  # groups that never existed
-            print(f"   (consumer groups not deleted: {exc})", flush=True)
+        existing_groups = {g["group_id"] if isinstance(g, dict) else g[0] for g in admin.list_groups()}
+        doomed_groups = [g for g in groups if g in existing_groups]
+        if doomed_groups:
+            try:
+                admin.delete_groups(doomed_groups)
+            except KafkaError as exc:  # e.g. a group still has a live member
+                print(f"   (consumer groups not deleted: {exc})", flush=True)
     finally:
         admin.close()
     es = make_es(s.elasticsearch)
@@ -149,8 +152,11 @@ def run_demo(*, config: str, keep_running: bool = False, timeout: float = 600.0)
 def _summary(s: Settings, c: dict[str, int], elapsed: float, config: str, keep_running: bool) -> None:
     es = make_es(s.elasticsearch)
     prefix = s.elasticsearch.index_prefix
-    alerts = es.search(index=alerts_index(prefix), size=10, sort=[{"window_start": "asc"}],
+    events = es.search(index=alerts_index(prefix), size=100, sort=[{"window_start": "asc"}],
                        ignore_unavailable=True)["hits"]["hits"]
+    episodes: dict[str, list[dict[str, Any]]] = {}
+    for hit in events:
+        episodes.setdefault(hit["_source"]["alert_id"], []).append(hit["_source"])
     per_brand = es.search(index=mentions_alias(prefix), size=0,
                           aggs={"b": {"terms": {"field": "brand", "size": 20}},
                                 "s": {"terms": {"field": "enrichment.sentiment.label", "size": 5}},
@@ -161,10 +167,13 @@ def _summary(s: Settings, c: dict[str, int], elapsed: float, config: str, keep_r
     print(f"   enriched            {c['enriched']:>6}")
     print(f"   indexed             {c['indexed']:>6}   (counted in Elasticsearch: {mentions_alias(prefix)})")
     print(f"   dead letters        {c['dead_letters']:>6}")
-    print(f"   alerts raised       {c['alerts']:>6}")
-    for hit in alerts:
-        a = hit["_source"]
-        print(f"     - [{a.get('severity')}] {a.get('brand')}: {a.get('reason')} ({a.get('window_start')})")
+    print(f"   alerts raised       {len(episodes):>6}   (events on {s.topics.alerts}: {c['alerts']}; an alert "
+          "is opened, updated while it grows, resolved when it ends)")
+    for alert_id, evs in episodes.items():
+        last = evs[-1]
+        print(f"     - {last.get('brand')} [{last.get('severity')}] {alert_id}: "
+              + " → ".join(f"{e['event']} ({e['observed_negative']} negative in "
+                           f"{s.alerts.bucket_seconds // 60} min)" for e in evs))
     print("   by brand:     " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["b"]["buckets"]))
     print("   by sentiment: " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["s"]["buckets"]))
     print("   by language:  " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["l"]["buckets"]))

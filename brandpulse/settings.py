@@ -157,9 +157,6 @@ class IndexSettings(_Section):
 
 
 class AlertSettings(_Section):
-    detector: Literal["spike", "threshold"] = Field(
-        "spike", description="spike: learned baseline + count test (alerts/DETECTOR.md); threshold: fixed count"
-    )
     sensitivity: Literal["fewer", "balanced", "more"] = Field("balanced", description="spike detector preset")
     bucket_seconds: int = Field(300, ge=10, description="event-time bucket of the spike detector")
     min_negative: int | None = Field(None, ge=1, description="fewest negatives that may alert (preset if unset)")
@@ -169,9 +166,10 @@ class AlertSettings(_Section):
     per: tuple[Literal["lang", "source"], ...] = Field(
         (), description="also watch brand×language and/or brand×source series"
     )
-    window_seconds: int = Field(600, ge=60, description="event-time window of the threshold detector")
-    negative_threshold: int = Field(10, ge=1, description="threshold detector: negatives per window that alert")
     console: bool = Field(True, description="print alerts to standard output")
+    kibana_url: str | None = Field(None, description="base URL for the Kibana link in each alert")
+    channels: tuple[dict[str, Any], ...] = Field((), description="Slack, Teams, webhook, email (alerts/CHANNELS.md)")
+    routes: tuple[dict[str, Any], ...] = Field((), description="which alerts go to which channels")
 
 
 class WorkerSettings(_Section):
@@ -353,6 +351,17 @@ def _check_plugins(settings: Settings, shown: str) -> None:
                 validate_options(feed.kind, feed.options)
             except FeedConfigError as exc:
                 problems.append((f"feeds[{i}].{exc.key}" if exc.key else f"feeds[{i}].kind", exc.message))
+    if settings.alerts.channels or settings.alerts.routes:
+        from alerts.channels import ChannelConfigError, ChannelsConfig
+
+        try:
+            ChannelsConfig.model_validate(
+                {"channels": list(settings.alerts.channels), "routes": list(settings.alerts.routes)}
+            )
+        except ChannelConfigError as exc:
+            problems.append((f"alerts.{exc.key}", exc.message))
+        except ValidationError as exc:
+            problems.extend((f"alerts.{key}", msg) for key, msg in _problems(exc))
     if problems:
         raise ConfigError(shown, problems)
 

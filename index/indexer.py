@@ -130,5 +130,8 @@ def alert_action(raw: bytes, prefix: str) -> tuple[dict[str, Any], dict[str, Any
         raise ValueError(f"alert record is not JSON: {exc}") from exc
     if not isinstance(alert, dict) or not alert.get("alert_id") or not alert.get("event"):
         raise ValueError("alert record lacks alert_id or event")
-    doc_id = f"{alert['alert_id']}-{alert['event']}-{alert.get('observed_negative', 0)}"
+    if "seq" in alert:  # spike detector: (alert_id, seq) is unique per lifecycle event
+        doc_id = f"{alert['alert_id']}-{alert['seq']}"
+    else:
+        doc_id = f"{alert['alert_id']}-{alert['event']}-{alert.get('observed_negative', 0)}"
     return {"_index": alerts_index(prefix), "_id": doc_id}, alert

@@ -28,7 +28,9 @@ EXPECTED = json.loads((REPO / "config" / "demo" / "feeds" / "expected.json").rea
 
 
 def demo_env(local_stack: StackSettings, uid: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BRANDPULSE_")}
+    # Drop the caller's overrides (a developer's shell may point elsewhere) but keep where the
+    # stack lives, so the demo finds the stack the session fixture started.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRANDPULSE_") or k == "BRANDPULSE_STACK_DIR"}
     env.update({
         "BRANDPULSE_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{local_stack.kafka_port}",
         "BRANDPULSE_ELASTICSEARCH__URL": f"http://127.0.0.1:{local_stack.es_port}",
@@ -64,6 +66,8 @@ def test_demo_command_indexes_exactly_the_expected_mentions_and_alerts_on_the_bu
         assert indexed == EXPECTED["records_total"]
         brands = {a["brand"] for a in alerts}
         assert brands == {EXPECTED["burst"]["brand"]}, alerts
+        assert len({a["alert_id"] for a in alerts}) == 1  # one alert for the burst, not a storm
+        assert alerts and all(a["event"] in ("opened", "updated") for a in alerts)
         # the printed summary is what Elasticsearch holds
         assert f"indexed             {indexed:>6}" in proc.stdout
         assert "ALERT [" in proc.stdout and "Nimbus Air" in proc.stdout
@@ -108,7 +112,7 @@ def test_killed_workers_restart_without_losing_or_duplicating(
                     break
         finally:
             store.close()
-            for k in [k for k in os.environ if k.startswith("BRANDPULSE_")]:
+            for k in [k for k in os.environ if k.startswith("BRANDPULSE_") and k != "BRANDPULSE_STACK_DIR"]:
                 del os.environ[k]
             sup.stop()
         assert killed == {"enrich", "index"}

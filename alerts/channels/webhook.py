@@ -1,0 +1,146 @@
+"""Generic signed webhook: the alert record as JSON, for your own automation.
+
+Request::
+
+    POST <url>
+    Content-Type: application/json; charset=utf-8
+    Idempotency-Key: <alert_id>:<event>:<observed_negative>
+    X-BrandPulse-Timestamp: <unix seconds>
+    X-BrandPulse-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + raw body)>
+
+    {...alert record..., "delivered_at": "<ISO-8601 UTC>", "idempotency_key": "..."}
+
+The signed material is the ASCII timestamp, a dot, then the raw body bytes exactly as received
+(verify *before* parsing JSON). Signing the timestamp lets a receiver reject replays: refuse
+requests whose timestamp is more than a few minutes from its clock (:func:`verify_signature`
+uses 5 minutes). Each retry is signed afresh with a new timestamp, so a retry after a long
+backoff still verifies; ``Idempotency-Key`` stays the same across retries and restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field, SecretStr, field_validator
+
+from .base import (
+    ChannelBase,
+    ChannelOptions,
+    SecretRef,
+    check_http_url,
+    idempotency_key,
+    new_session,
+    post,
+    resolve_secret,
+)
+
+SIGNATURE_HEADER = "X-BrandPulse-Signature"
+TIMESTAMP_HEADER = "X-BrandPulse-Timestamp"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+DEFAULT_TOLERANCE = 300.0
+
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 header-name characters
+_RESERVED = {"content-type", "content-length", "host", "idempotency-key"}
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>`` of HMAC-SHA256 over ``f"{timestamp}.".encode() + body``."""
+    digest = hmac.new(secret, timestamp.encode("ascii") + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def verify_signature(secret: bytes | str, body: bytes, timestamp: str, signature: str, *,
+                     tolerance: float = DEFAULT_TOLERANCE, now: float | None = None) -> bool:
+    """For receivers: True when ``signature`` matches and ``timestamp`` is within ``tolerance`` s."""
+    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    try:
+        ts = int(timestamp)
+    except (TypeError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - ts) > tolerance:
+        return False
+    return hmac.compare_digest(sign(key, timestamp, body), signature.strip())
+
+
+class WebhookOptions(ChannelOptions):
+    url: str | SecretRef  # a SecretRef when the URL itself carries a token
+    secret: SecretRef  # HMAC key; required: an unsigned alert feed is an open door for forgeries
+    signature_header: str = SIGNATURE_HEADER
+    timestamp_header: str = TIMESTAMP_HEADER
+    headers: dict[str, str | SecretRef] = Field(default_factory=dict)  # e.g. Authorization: {env: ...}
+    timeout_seconds: float = Field(10.0, gt=0, le=60)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | SecretRef) -> str | SecretRef:
+        if isinstance(v, str):
+            check_http_url(v, "")
+        return v
+
+    @field_validator("signature_header", "timestamp_header")
+    @classmethod
+    def _header_name(cls, v: str) -> str:
+        if not _TOKEN.match(v):
+            raise ValueError(f"{v!r} is not a valid HTTP header name")
+        return v
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str | SecretRef]) -> dict[str, str | SecretRef]:
+        for name in v:
+            if not _TOKEN.match(name):
+                raise ValueError(f"{name!r} is not a valid HTTP header name")
+            if name.lower() in _RESERVED:
+                raise ValueError(f"header {name!r} is set by BrandPulse")
+        return v
+
+
+class WebhookChannel(ChannelBase):
+    kind: ClassVar[str] = "webhook"
+    Options: ClassVar[type[ChannelOptions]] = WebhookOptions
+
+    def __init__(self, name: str, options: ChannelOptions, *, base_dir: Path = Path("."), **kwargs: Any) -> None:
+        super().__init__(name, options, base_dir=base_dir, clock=kwargs.get("clock"))
+        assert isinstance(options, WebhookOptions)
+        self.opts = options
+        url = options.url
+        self._url = resolve_secret(url, base_dir, "url") if isinstance(url, SecretRef) else SecretStr(url)
+        check_http_url(self._url.get_secret_value(), "url")
+        self._key = resolve_secret(options.secret, base_dir, "secret").get_secret_value().encode("utf-8")
+        self._headers: dict[str, SecretStr] = {
+            k: resolve_secret(v, base_dir, f"headers.{k}") if isinstance(v, SecretRef) else SecretStr(v)
+            for k, v in options.headers.items()
+        }
+        self.session = kwargs.get("session") or new_session()
+
+    def build_request(self, alert: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        """Body and headers of one attempt (exposed so tests can check the signing scheme)."""
+        key = idempotency_key(alert)
+        now = self.clock()
+        delivered_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+        body = json.dumps({**alert, "delivered_at": delivered_at, "idempotency_key": key},
+                          ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+        timestamp = str(int(now))
+        headers = {k: v.get_secret_value() for k, v in self._headers.items()}
+        headers.update({
+            "Content-Type": "application/json; charset=utf-8",
+            IDEMPOTENCY_HEADER: key,
+            self.opts.timestamp_header: timestamp,
+            self.opts.signature_header: sign(self._key, timestamp, body),
+        })
+        return body, headers
+
+    def send(self, alert: dict[str, Any]) -> None:
+        body, headers = self.build_request(alert)
+        post(self.session, self._url.get_secret_value(), body, headers,
+             timeout=self.opts.timeout_seconds, now=self.clock)
+
+    def close(self) -> None:
+        self.session.close()
