@@ -177,6 +177,10 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
+    if args.action == "backtest":
+        from alerts.backtest_cli import run_backtest
+
+        return run_backtest(args, _settings(args))
     return _run_consumer_stage(args, "alerts")
 
 
@@ -327,6 +331,18 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "ingest":
             w.add_argument("--feed", action="append", help="only this feed (repeatable)")
             w.add_argument("--exit-when-done", action="store_true", help="exit once every feed is finished")
+        if name == "alerts":
+            w.add_argument("action", nargs="?", choices=["run", "backtest"], default="run",
+                           help="run the worker (default), or backtest the detector on a history")
+            w.add_argument("--csv", help="backtest: CSV of timestamp,count|value or timestamp,total,negative")
+            w.add_argument("--brand", help="backtest: the brand's indexed mentions (or the CSV series' name)")
+            w.add_argument("--since", default="30d", help="backtest from Elasticsearch: e.g. 7d (default 30d)")
+            w.add_argument("--until", help="backtest from Elasticsearch: end, e.g. 1h or an ISO time")
+            w.add_argument("--scores", action="store_true",
+                           help="backtest: write CSV timestamp,value,anomaly_score (one row per input row)")
+            w.add_argument("--plot", help="backtest: also write a PNG plot here (needs matplotlib)")
+            w.add_argument("--sensitivity", choices=["fewer", "balanced", "more"], help="override the preset")
+            w.add_argument("--bucket-seconds", type=int, help="backtest CSV: bucket size (default: row spacing)")
         w.set_defaults(func=func)
 
     r = sub.add_parser("run", help="set up and run all four workers (Ctrl-C stops them)")
@@ -374,6 +390,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `brandpulse ... | head`: the reader left, that is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         from brandpulse.stack import StackError
 

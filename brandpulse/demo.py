@@ -7,11 +7,16 @@ what each stage did — the indexed figure is counted in Elasticsearch, not esti
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import requests
 from kafka.errors import KafkaError
 
 from brandpulse import stack
@@ -62,6 +67,47 @@ def reset_demo(s: Settings) -> None:
             if attempt == 19:
                 raise
             time.sleep(1.5)
+
+
+WEBHOOK_DEMO_FILE = Path("demo") / "feeds" / "webhook.jsonl"
+
+
+def webhook_demo_items(s: Settings) -> list[dict[str, Any]]:
+    """The demo's push items; ``_brands`` records which brands each was written to mention."""
+    path = Path(s.base_dir) / WEBHOOK_DEMO_FILE
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def push_webhook(s: Settings, timeout: float = 90.0) -> int:
+    """POST the demo's support-desk items to the demo webhook feed, signed like a real sender."""
+    feed = next((f for f in s.feeds if f.kind == "webhook" and f.enabled), None)
+    if feed is None:
+        return 0
+    from ingest.feeds import validate_options
+
+    opts: Any = validate_options(feed.kind, feed.options)
+    secret = opts.secret.resolve(Path(s.base_dir)).get_secret_value().encode()
+    now = datetime.now(UTC)
+    items = webhook_demo_items(s)
+    posts = [{k: v for k, v in item.items() if k != "_brands"}
+             | {"created_at": (now - timedelta(minutes=len(items) - i)).isoformat()}
+             for i, item in enumerate(items)]
+    body = json.dumps(posts, ensure_ascii=False).encode()
+    signature = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    url = f"http://127.0.0.1:{opts.port}{opts.path}"
+    deadline = time.monotonic() + timeout
+    while True:  # the ingest worker opens the port once it has started
+        try:
+            resp = requests.post(url, data=body, timeout=10, headers={
+                "Content-Type": "application/json", opts.header or "X-BrandPulse-Signature": signature})
+            break
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    if resp.status_code != 202:
+        raise RuntimeError(f"demo webhook push refused: HTTP {resp.status_code} {resp.text[:300]}")
+    return int(resp.json().get("accepted", 0))
 
 
 def counts(s: Settings, es: Any) -> dict[str, int]:
@@ -118,6 +164,9 @@ def run_demo(*, config: str, keep_running: bool = False, timeout: float = 600.0)
     with Path(log_path).open("ab") as logfile:
         sup = Supervisor(config=config, stderr=logfile)
         sup.start()
+        pushed = push_webhook(s)
+        if pushed:
+            print(f"== pushed {pushed} support-desk posts to the demo webhook (HMAC-signed)", flush=True)
         es = make_es(s.elasticsearch)
         store = StateStore(s)
         stable = 0

@@ -70,6 +70,9 @@ def make_consumer(
         max_poll_interval_ms=600_000,
         session_timeout_ms=30_000,
         heartbeat_interval_ms=3_000,
+        # A topic created moments before subscribing (setup, tests) may be missing from the first
+        # metadata; refreshing every 10 s gets the partitions assigned soon instead of after 5 min.
+        metadata_max_age_ms=10_000,
     )
     kw.update(overrides)
     consumer = KafkaConsumer(**kw)
