@@ -396,3 +396,19 @@ def _type_name(annotation: Any) -> str:
     if args:
         return str(annotation).replace("typing.", "").replace("|", "or")
     return getattr(annotation, "__name__", str(annotation))
+
+
+def first_option_error(exc: ValidationError, model: type[BaseModel], what: str) -> tuple[str, str]:
+    """``(dotted key, message)`` for the first problem in a plugin's options (a feed connector's
+    or an alert channel's), listing the allowed options when the key is unknown."""
+    errors = exc.errors()
+    err = errors[0]
+    key = ".".join(str(p) for p in err["loc"])
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        allowed = ", ".join(sorted(f.alias or n for n, f in model.model_fields.items()))
+        message = f"unknown option for {what} (allowed: {allowed})"
+    more = len(errors) - 1
+    if more:
+        message += f" (+{more} more problem{'s' if more > 1 else ''})"
+    return key, message

@@ -24,6 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from brandpulse.settings import first_option_error
+
 from .base import (
     EVENTS,
     SEVERITIES,
@@ -95,15 +97,7 @@ def validate_channel_options(kind: str, options: Mapping[str, Any]) -> ChannelOp
     try:
         return cls.Options.model_validate(dict(options))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            allowed = ", ".join(sorted(f.alias or n for n, f in cls.Options.model_fields.items()))
-            message = f"unknown option for {kind} channels (allowed: {allowed})"
-        more = len(exc.errors()) - 1
-        if more:
-            message += f" (+{more} more problem{'s' if more > 1 else ''})"
+        key, message = first_option_error(exc, cls.Options, f"{kind} channels")
         raise ChannelConfigError(key, message) from exc
 
 

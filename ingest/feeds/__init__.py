@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from brandpulse.settings import first_option_error
+
 from .base import (
     Feed,
     FeedBase,
@@ -87,15 +89,7 @@ def validate_options(kind: str, options: Mapping[str, Any]) -> BaseModel:
     try:
         return cls.Options.model_validate(dict(options))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            allowed = ", ".join(sorted(cls.Options.model_fields))
-            message = f"unknown option for {kind} feeds (allowed: {allowed})"
-        more = len(exc.errors()) - 1
-        if more:
-            message += f" (+{more} more problem{'s' if more > 1 else ''})"
+        key, message = first_option_error(exc, cls.Options, f"{kind} feeds")
         raise FeedConfigError(key, message) from exc
 
 
