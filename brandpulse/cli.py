@@ -300,6 +300,32 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deadletter(args: argparse.Namespace) -> int:
+    from brandpulse.deadletter import DeadLetter, Filter, list_dead_letters, print_table, replay
+
+    s = _settings(args)
+    flt = Filter(stage=args.stage, error_class=args.error_class, contains=args.contains)
+    if args.action == "list":
+        rows, counts = list_dead_letters(s, flt, limit=args.limit)
+        if args.json:
+            for d in rows:
+                print(json.dumps(d.summary(), ensure_ascii=False))
+        else:
+            print_table(rows, counts, sys.stdout)
+        return 0
+
+    def show(d: DeadLetter) -> None:
+        if args.dry_run:
+            print(f"would replay {d.stage}/{d.error_class} → {d.source_topic}: {d.error[:100]}")
+
+    rep = replay(s, flt, dry_run=args.dry_run, from_beginning=args.from_beginning, progress=show)
+    verb = "would replay" if args.dry_run else "replayed"
+    where = ", ".join(f"{n} to {t}" for t, n in (rep.by_topic or {}).items()) or "nothing"
+    print(f"{verb} {rep.replayed} dead letters ({where}); {rep.skipped_filter} did not match the filter, "
+          f"{rep.not_replayable} had no source topic (ingest-side rejects: fix the feed instead)")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="brandpulse", description=__doc__)
@@ -368,6 +394,18 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--size", type=int, default=20, help="rows to show (default 20)")
     q.add_argument("--json", action="store_true", help="one JSON document per line")
     q.set_defaults(func=cmd_search)
+
+    dl = sub.add_parser("deadletter", help="inspect or replay dead letters: list | replay")
+    dl.add_argument("action", choices=["list", "replay"])
+    dl.add_argument("--stage", choices=["ingest", "enrich", "index", "alerts"], help="only this stage's rejects")
+    dl.add_argument("--error-class", help="only this error class, e.g. SchemaError or PermanentRejection")
+    dl.add_argument("--contains", help="only reasons containing this text (case-insensitive)")
+    dl.add_argument("--limit", type=int, default=50, help="list: newest rows to show (default 50)")
+    dl.add_argument("--json", action="store_true", help="list: one JSON object per line")
+    dl.add_argument("--dry-run", action="store_true", help="replay: show what would be replayed, change nothing")
+    dl.add_argument("--from-beginning", action="store_true",
+                    help="replay: re-offer dead letters already replayed (default: only new ones)")
+    dl.set_defaults(func=cmd_deadletter)
 
     kb = sub.add_parser("kibana", help="load the bundled Kibana data views and dashboard (import)")
     kb.add_argument("action", choices=["import"])

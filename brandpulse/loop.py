@@ -82,6 +82,18 @@ class StopFlag:
         return self._event.wait(seconds)
 
 
+REPLAY_HEADER = "brandpulse-replay-stage"
+
+
+def for_stage(record: ConsumerRecord, stage: str) -> bool:
+    """False for a dead letter replayed for another stage (``brandpulse deadletter replay`` tags
+    it with the stage that failed it): that stage re-processes it, the others already have."""
+    for name, value in record.headers or ():
+        if name == REPLAY_HEADER:
+            return bool(value) and value.decode("utf-8", "replace") == stage
+    return True
+
+
 class ConsumeLoop:
     def __init__(
         self,
@@ -117,8 +129,12 @@ class ConsumeLoop:
             self._report_lag()
             if not records:
                 continue
+            mine = [r for r in records if for_stage(r, stage)]
+            if not mine:  # only replays meant for another stage: nothing to do but move on
+                self._commit(records)
+                continue
             try:
-                result = self.handler.handle(records)
+                result = self.handler.handle(mine)
                 self._deliver(result)
             except RetryLater as exc:
                 wait = min(self.max_backoff, max(exc.retry_after, backoff))
@@ -137,7 +153,7 @@ class ConsumeLoop:
                 continue
             backoff = 1.0
             self._commit(records)
-            self.metrics.processed.labels(stage).inc(len(records) - len(result.failures))
+            self.metrics.processed.labels(stage).inc(len(mine) - len(result.failures))
             if self.after_commit:
                 self.after_commit()
 
