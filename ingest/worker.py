@@ -5,6 +5,10 @@ Per poll: ``feed.poll(cursor)`` → brand matching (one record per matched brand
 compacted state topic. A crash between the two re-polls from the old cursor; the mentions'
 deterministic ids make that repeat harmless downstream. A broken feed is counted, backed off
 and reported in ``brandpulse feeds status``; it never stops the others.
+
+Push feeds (the webhook) do not wait for a poll: the worker attaches a sink to them, and each
+request's posts go through the same matching and producing in the request's thread, which
+waits for the acks before the sender gets its answer (see ``deliver_pushed``).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +26,7 @@ from typing import Any
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from kafka import KafkaProducer
+from kafka.producer.future import FutureRecordMetadata
 from prometheus_client import Counter, Gauge
 
 from brandpulse.kafkaio import dead_letter_record, make_producer
@@ -28,10 +34,15 @@ from brandpulse.metrics import WorkerMetrics
 from brandpulse.schema import Mention
 from brandpulse.settings import BrandSettings, FeedSettings, Settings
 from brandpulse.state import StateStore
-from ingest.feeds import Feed, FeedError, PollResult, Post, build_feed
+from ingest.feeds import Feed, FeedError, ItemError, PollResult, Post, build_feed
+from ingest.feeds.base import DeliverFn, PushFeed
 from ingest.query import BrandMatcher, BrandSpec, MatchDoc
 
 log = logging.getLogger(__name__)
+
+# How long producer.send() may block when Kafka is unreachable (metadata unknown, buffer full). The
+# default 60 s would hold a webhook request far past its ack timeout; a poll just fails sooner.
+PRODUCER_MAX_BLOCK_MS = 10_000
 
 
 def brand_matcher(brands: Sequence[BrandSettings]) -> BrandMatcher:
@@ -77,7 +88,7 @@ class IngestWorker:
         self.settings = settings
         self.metrics = metrics
         self.matcher = brand_matcher(settings.brands)
-        self.producer = producer or make_producer(settings.kafka, "ingest")
+        self.producer = producer or make_producer(settings.kafka, "ingest", max_block_ms=PRODUCER_MAX_BLOCK_MS)
         self.state = StateStore(settings, self.producer)
         self.feed_settings = [f for f in settings.feeds if f.enabled and (not feed_names or f.name in feed_names)]
         base = Path(settings.base_dir)
@@ -86,6 +97,10 @@ class IngestWorker:
         self.cursors: dict[str, dict[str, Any] | None] = {}
         self.health = {f.name: FeedHealth(f.name, f.kind) for f in self.feed_settings}
         self._locks = {f.name: threading.Lock() for f in self.feed_settings}
+        self._stats_lock = threading.Lock()  # health counters: push requests run on their own threads
+        for name, feed in self.feeds.items():
+            if isinstance(feed, PushFeed):
+                feed.attach_sink(self._push_sink(name))
         reg = metrics.registry
         self.m_posts = Counter("brandpulse_feed_posts", "posts fetched", ["feed"], registry=reg)
         self.m_mentions = Counter("brandpulse_feed_mentions", "mentions produced", ["feed", "brand"], registry=reg)
@@ -156,22 +171,9 @@ class IngestWorker:
             self._failed(name, f"{type(exc).__name__}: {exc}", None)
             return None
 
-        mentions: list[Mention] = []
-        for post in result.posts:
-            matched = match_post(self.matcher, post, name, now)
-            if not matched:
-                self.m_unmatched.labels(name).inc()
-            mentions.extend(matched)
-        futures = [self.producer.send(self.settings.topics.raw, key=m.kafka_key, value=m.to_bytes())
-                   for m in mentions]
-        for err in result.errors:
-            log.warning("feed item skipped", extra={"feed": name, "reason": err.reason, "native_id": err.native_id})
-            futures.append(self.producer.send(
-                self.settings.topics.dead_letter, key=name.encode(),
-                value=dead_letter_record(stage="ingest", error=err.reason, value=err.raw,
-                                         extra={"feed": name, "native_id": err.native_id}),
-            ))
+        mentions = self._match(name, result.posts, now)
         try:
+            futures = self._send(name, mentions, result.errors)
             self.producer.flush(timeout=120)
             for fut in futures:
                 fut.get(timeout=0)
@@ -182,18 +184,9 @@ class IngestWorker:
         if result.cursor is not None:
             self.state.put(f"cursor/{name}", result.cursor)
             self.cursors[name] = result.cursor
-        for m in mentions:
-            self.m_mentions.labels(name, m.brand).inc()
-        self.m_posts.labels(name).inc(len(result.posts))
-        self.m_item_errors.labels(name).inc(len(result.errors))
-        self.metrics.processed.labels("ingest").inc(len(result.posts))
-        self.metrics.produced.labels(self.settings.topics.raw).inc(len(mentions))
-        health.last_success = now.isoformat()
+        self._count(name, result.posts, mentions, result.errors, now)
         health.consecutive_failures = 0
         health.last_error = None
-        health.posts_total += len(result.posts)
-        health.mentions_total += len(mentions)
-        health.item_errors_total += len(result.errors)
         health.done = result.done
         self.m_failures.labels(name).set(0)
         self.m_last_success.labels(name).set(now.timestamp())
@@ -204,6 +197,74 @@ class IngestWorker:
         if result.next_poll_after is not None:
             self._reschedule(name, result.next_poll_after)
         return result
+
+    # ------------------------------------------------------------ shared by polls and pushes
+    def _match(self, name: str, posts: Sequence[Post], now: datetime) -> list[Mention]:
+        mentions: list[Mention] = []
+        for post in posts:
+            matched = match_post(self.matcher, post, name, now)
+            if not matched:
+                self.m_unmatched.labels(name).inc()
+            mentions.extend(matched)
+        return mentions
+
+    def _send(self, name: str, mentions: Sequence[Mention], errors: Sequence[ItemError]) -> list[FutureRecordMetadata]:
+        futures = [self.producer.send(self.settings.topics.raw, key=m.kafka_key, value=m.to_bytes())
+                   for m in mentions]
+        for err in errors:
+            log.warning("feed item skipped", extra={"feed": name, "reason": err.reason, "native_id": err.native_id})
+            futures.append(self.producer.send(
+                self.settings.topics.dead_letter, key=name.encode(),
+                value=dead_letter_record(stage="ingest", error=err.reason, value=err.raw,
+                                         extra={"feed": name, "native_id": err.native_id}),
+            ))
+        return futures
+
+    def _count(self, name: str, posts: Sequence[Post], mentions: Sequence[Mention],
+               errors: Sequence[ItemError], now: datetime) -> None:
+        """Counters and metrics for posts whose records Kafka has acknowledged."""
+        for m in mentions:
+            self.m_mentions.labels(name, m.brand).inc()
+        self.m_posts.labels(name).inc(len(posts))
+        self.m_item_errors.labels(name).inc(len(errors))
+        self.metrics.processed.labels("ingest").inc(len(posts))
+        self.metrics.produced.labels(self.settings.topics.raw).inc(len(mentions))
+        with self._stats_lock:
+            health = self.health[name]
+            health.last_success = now.isoformat()
+            health.posts_total += len(posts)
+            health.mentions_total += len(mentions)
+            health.item_errors_total += len(errors)
+
+    def deliver_pushed(self, name: str, posts: list[Post], errors: list[ItemError], timeout: float) -> None:
+        """Make a push request durable: match, produce, and wait for the acks (acks=all).
+
+        Runs on the request's thread and raises when Kafka does not acknowledge every record
+        within ``timeout`` seconds; the feed then answers 503 and the sender retries (mention ids
+        are deterministic, so records that did land are overwritten, not duplicated).
+        """
+        now = datetime.now(UTC)
+        deadline = time.monotonic() + timeout
+        mentions = self._match(name, posts, now)
+        futures = self._send(name, mentions, errors)
+        for fut in futures:
+            fut.get(timeout=max(0.0, deadline - time.monotonic()))
+        self._count(name, posts, mentions, errors, now)
+        if posts or errors:
+            log.info("pushed", extra={"feed": name, "posts": len(posts), "mentions": len(mentions),
+                                      "item_errors": len(errors)})
+
+    def _push_sink(self, name: str) -> DeliverFn:
+        def deliver(posts: list[Post], errors: list[ItemError], timeout: float) -> None:
+            try:
+                self.deliver_pushed(name, posts, errors, timeout)
+            except Exception as exc:
+                self.m_poll_errors.labels(name).inc()
+                self.metrics.failed.labels("ingest", "push_not_acked").inc()
+                log.warning("pushed posts not acknowledged by Kafka; the sender gets 503",
+                            extra={"feed": name, "posts": len(posts), "error": f"{type(exc).__name__}: {exc}"[:300]})
+                raise
+        return deliver
 
     def _failed(self, name: str, reason: str, retry_after: float | None) -> None:
         health = self.health[name]

@@ -148,6 +148,19 @@ class Feed(Protocol):
     def close(self) -> None: ...
 
 
+# A push feed hands each request's posts (and its rejected items) to this callable, which makes
+# them durable (produces them to Kafka and waits for the acks) within ``timeout`` seconds, and
+# raises on any failure. The feed answers its sender only after it returned.
+DeliverFn = Callable[[list[Post], list[ItemError], float], None]
+
+
+@runtime_checkable
+class PushFeed(Protocol):
+    """A feed that receives posts (a webhook) and can deliver them synchronously to the worker."""
+
+    def attach_sink(self, deliver: DeliverFn) -> None: ...
+
+
 class FeedOptions(BaseModel):
     """Base of every connector's ``Options``: unknown keys are config errors, not silently ignored."""
 

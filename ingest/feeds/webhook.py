@@ -2,10 +2,17 @@
 
 Bodies are posts in their JSON form (the same as replay lines). Requests are authenticated by a
 shared token header or by an HMAC-SHA256 signature of the raw body (``sha256=<hex>``, as GitHub
-and most senders do), compared in constant time. Accepted posts wait in a bounded in-memory queue
-that ``poll`` drains; when it is full the receiver answers 503 with Retry-After so senders back off
-instead of us running out of memory. The queue is not durable: posts accepted (202) but not yet
-produced are lost if the worker dies, so senders that need more should be able to re-send.
+and most senders do), compared in constant time.
+
+Durability: the ingest worker attaches a sink (:meth:`WebhookFeed.attach_sink`). Each request's
+posts are then handed to it in the request thread, which matches brands, produces the mentions
+and waits for Kafka's acks (``acks=all``) before the 202 goes out; if Kafka does not confirm within
+``ack_timeout_seconds`` the answer is 503 with Retry-After, and the sender's retry is harmless
+because mention ids are deterministic. A 202 therefore never covers a post that only lives in
+memory. The number of posts waiting for acks is bounded by ``queue_size`` (503 beyond it).
+
+Without a sink (``brandpulse feeds test``, connector tests) accepted posts wait in a bounded
+in-memory queue that ``poll`` drains; that mode is not durable and is never what the worker runs.
 """
 
 from __future__ import annotations
@@ -20,7 +27,17 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from .base import FeedBase, FeedOptions, ItemError, PollResult, Post, SecretRef, post_from_record, raw_json
+from .base import (
+    DeliverFn,
+    FeedBase,
+    FeedOptions,
+    ItemError,
+    PollResult,
+    Post,
+    SecretRef,
+    post_from_record,
+    raw_json,
+)
 
 _MAX_PENDING_ERRORS = 1000
 
@@ -35,9 +52,12 @@ class WebhookOptions(FeedOptions):
     source: str = Field(default="webhook", min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")
     max_body_bytes: int = Field(default=1_000_000, ge=1024, le=50_000_000)
     max_items_per_request: int = Field(default=1000, ge=1, le=100_000)
-    queue_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    queue_size: int = Field(default=10_000, ge=1, le=1_000_000,
+                            description="posts accepted but not yet acknowledged by Kafka; 503 beyond")
     max_batch: int = Field(default=5_000, ge=1, le=1_000_000)
     retry_after_seconds: int = Field(default=5, ge=1, le=3600)
+    ack_timeout_seconds: float = Field(default=10.0, gt=0, le=120,
+                                       description="how long a request waits for Kafka's acks before 503")
 
 
 class WebhookFeed(FeedBase):
@@ -57,7 +77,17 @@ class WebhookFeed(FeedBase):
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._sink: DeliverFn | None = None
+        self._in_flight = 0  # posts of requests waiting for the sink (Kafka acks)
         self.rejected_requests = 0
+        self.last_delivery_error: str | None = None
+
+    def attach_sink(self, deliver: DeliverFn) -> None:
+        """Make every accepted request durable before it is answered (the worker's producer path).
+
+        Call before the server starts serving; posts are never queued in memory afterwards.
+        """
+        self._sink = deliver
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -135,17 +165,52 @@ class WebhookFeed(FeedBase):
                 posts.append(post_from_record(item, default_source=self.options.source))
             except ValueError as exc:
                 rejected.append({"index": index, "reason": str(exc)})
+        if self._sink is not None:
+            return self._accept_durably(self._sink, items, posts, rejected)
         with self._lock:
             if posts and len(self._posts) + len(posts) > self.options.queue_size:
                 # all or nothing: a partial accept would make the sender's retry duplicate the rest
                 return 503, {"error": "queue full, retry later"}, {
                     "Retry-After": str(self.options.retry_after_seconds)}
             self._posts.extend(posts)
-            for rej in rejected:
-                item = items[rej["index"]]
-                native = item.get("native_id") if isinstance(item, dict) else None
-                self._errors.append(self.error(f"webhook item {rej['index']}: {rej['reason']}",
-                                               native_id=str(native) if native else None, raw=raw_json(item)))
+            self._errors.extend(self._item_errors(items, rejected))
+        if not posts and rejected:
+            return 400, {"error": "no valid items", "rejected": rejected}, {}
+        return 202, {"accepted": len(posts), "rejected": rejected}, {}
+
+    def _item_errors(self, items: list[Any], rejected: list[dict[str, Any]]) -> list[ItemError]:
+        errors: list[ItemError] = []
+        for rej in rejected:
+            item = items[rej["index"]]
+            native = item.get("native_id") if isinstance(item, dict) else None
+            errors.append(self.error(f"webhook item {rej['index']}: {rej['reason']}",
+                                     native_id=str(native) if native else None, raw=raw_json(item)))
+        return errors
+
+    def _accept_durably(
+        self, sink: DeliverFn, items: list[Any], posts: list[Post], rejected: list[dict[str, Any]]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """Hand the request to the sink and answer only once Kafka has acknowledged it."""
+        retry = {"Retry-After": str(self.options.retry_after_seconds)}
+        with self._lock:
+            if posts and self._in_flight + len(posts) > self.options.queue_size:
+                return 503, {"error": "too many posts waiting for Kafka, retry later"}, retry
+            self._in_flight += len(posts)
+        # an item sent twice in one request: the latest copy wins, as in a poll
+        latest = {post.native_id: post for post in posts}
+        unique = [post for post in posts if latest[post.native_id] is post]
+        try:
+            if unique or rejected:
+                sink(unique, self._item_errors(items, rejected), self.options.ack_timeout_seconds)
+            self.last_delivery_error = None
+        except Exception as exc:
+            self.last_delivery_error = self._scrub(f"{type(exc).__name__}: {exc}")[:300]
+            if posts:
+                return 503, {"error": "not acknowledged by Kafka, retry later"}, retry
+            # only rejected items: nothing to store; the sender must fix them, not retry them
+        finally:
+            with self._lock:
+                self._in_flight -= len(posts)
         if not posts and rejected:
             return 400, {"error": "no valid items", "rejected": rejected}, {}
         return 202, {"accepted": len(posts), "rejected": rejected}, {}

@@ -192,3 +192,150 @@ class JetstreamServer:
     def close(self) -> None:
         self._stop.set()
         self.server.shutdown()
+
+
+class MastodonServer:
+    """A local Mastodon instance for the streaming mode: instance discovery, the hashtag timeline
+    (``min_id`` semantics: the statuses just newer than it, newest first) and the hashtag stream as
+    server-sent events (``event: update`` / ``data: <status JSON>``, ``:`` heartbeats), behind a
+    bearer token like Mastodon 4.2+.
+
+    ``publish`` adds a status to the timeline and sends it to every open stream; ``drop_streams``
+    cuts the open streams mid-response (no terminating chunk, as a network drop looks), and
+    ``refuse_streams`` makes new stream requests fail with 503 until it is cleared.
+    """
+
+    def __init__(self, token: str, statuses: list[dict[str, Any]] | None = None) -> None:
+        import queue
+
+        self.token = token
+        self.timeline: list[dict[str, Any]] = list(statuses or [])  # oldest first
+        self.requests: list[Request] = []
+        self.refuse_streams = False
+        self.streams_opened = 0
+        self._open: list[queue.Queue[dict[str, Any] | None]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _json(self, status: int, body: Any) -> None:
+                payload = json.dumps(body, ensure_ascii=False).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                req = Request("GET", parts.path, parse_qs(parts.query, keep_blank_values=True),
+                              {k.lower(): v for k, v in self.headers.items()}, b"")
+                with server._lock:
+                    server.requests.append(req)
+                if parts.path == "/api/v2/instance":
+                    self._json(200, {"domain": "127.0.0.1", "configuration": {
+                        "urls": {"streaming": f"ws://127.0.0.1:{server.port}"}}})
+                elif parts.path.startswith("/api/v1/timelines/tag/"):
+                    min_id = int(req.arg("min_id") or 0)
+                    limit = int(req.arg("limit") or 20)
+                    with server._lock:
+                        page = [s for s in server.timeline if int(s["id"]) > min_id][:limit]
+                    self._json(200, list(reversed(page)))
+                elif parts.path.startswith("/api/v1/streaming/hashtag"):
+                    self._stream(req)
+                else:
+                    self._json(404, {"error": "Record not found"})
+
+            def _chunk(self, data: bytes) -> None:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+
+            def _stream(self, req: Request) -> None:
+                import queue
+
+                if req.headers.get("authorization") != f"Bearer {server.token}":
+                    self._json(401, {"error": "The access token is invalid"})
+                    return
+                if server.refuse_streams:
+                    self._json(503, {"error": "streaming unavailable"})
+                    return
+                q: queue.Queue[dict[str, Any] | None] = queue.Queue()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                try:
+                    self._chunk(b":)\n")
+                    with server._lock:
+                        server._open.append(q)
+                        server.streams_opened += 1
+                    while not server._stop.is_set():
+                        try:
+                            status = q.get(timeout=0.3)
+                        except queue.Empty:
+                            self._chunk(b":thump\n")  # heartbeat, as the real server sends
+                            continue
+                        if status is None:
+                            break  # dropped: close without the terminating chunk
+                        data = json.dumps(status, ensure_ascii=False)
+                        self._chunk(f"event: update\ndata: {data}\n\n".encode())
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                finally:
+                    with server._lock:
+                        if q in server._open:
+                            server._open.remove(q)
+                self.close_connection = True
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="mastodon", daemon=True)
+        self._thread.start()
+
+    def publish(self, status: dict[str, Any], *, stream: bool = True) -> None:
+        with self._lock:
+            self.timeline.append(status)
+            queues = list(self._open) if stream else []
+        for q in queues:
+            q.put(status)
+
+    def open_streams(self) -> int:
+        with self._lock:
+            return len(self._open)
+
+    def drop_streams(self) -> None:
+        with self._lock:
+            queues = list(self._open)
+        for q in queues:
+            q.put(None)
+        deadline = time.monotonic() + 5
+        while self.open_streams() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def wait_for_stream(self, opened: int = 1, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self.streams_opened >= opened and self._open:
+                    return
+            time.sleep(0.02)
+        raise TimeoutError(f"no stream connection #{opened} within {timeout}s")
+
+    def hits(self, prefix: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.path.startswith(prefix)]
+
+    def close(self) -> None:
+        self._stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import shutil
 import sys
 import time
@@ -26,7 +27,16 @@ from ingest.http import HttpClient, HttpError, RetryPolicy
 
 # The fixture server sits beside this file; importing it by path works whether or not tests/ is a package.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from feedserver import FIXTURES, FeedServer, JetstreamServer, Reply, Request, fixture_bytes, fixture_json
+from feedserver import (
+    FIXTURES,
+    FeedServer,
+    JetstreamServer,
+    MastodonServer,
+    Reply,
+    Request,
+    fixture_bytes,
+    fixture_json,
+)
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 ATOM = "application/atom+xml; charset=utf-8"
@@ -1133,6 +1143,194 @@ def test_mastodon_search_and_one_instance_down(
     feed.close()
 
 
+# --- mastodon streaming (server-sent events) ---------------------------------------------------
+
+MASTO_TOKEN = "masto-stream-token-9f3c"
+
+
+def _status(n: int, text: str) -> dict[str, Any]:
+    base = fixture_json("mastodon_tag_a_newer.json")[0]
+    sid = str(5000 + n)
+    return {**base, "id": sid, "uri": f"https://masto.example/users/ana/statuses/{sid}",
+            "url": f"https://masto.example/@ana/{sid}", "content": f"<p>{text}</p>",
+            "created_at": (NOW + timedelta(seconds=n)).isoformat().replace("+00:00", "Z")}
+
+
+@pytest.fixture
+def masto(monkeypatch: pytest.MonkeyPatch) -> Iterator[MastodonServer]:
+    monkeypatch.setenv("BP_MASTO_STREAM_TOKEN", MASTO_TOKEN)
+    srv = MastodonServer(MASTO_TOKEN, [_status(1, "#acme first")])
+    yield srv
+    srv.close()
+
+
+def _stream_feed(srv: MastodonServer, http: HttpClient, **opts: Any) -> Any:
+    return make("mastodon", {
+        "instances": [{"url": srv.url, "access_token": {"env": "BP_MASTO_STREAM_TOKEN"}}],
+        "hashtag": "acme", "streaming": True, "poll_fallback_seconds": 3600, **opts,
+    }, http=http)
+
+
+def _poll_until(feed: Any, cursor: dict[str, Any] | None, want: set[str],
+                timeout: float = 10.0) -> tuple[list[str], dict[str, Any] | None]:
+    """Poll like the worker does (cursor in, cursor out) until the wanted status ids arrived."""
+    got: list[str] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        result = feed.poll(cursor)
+        check_result(feed, result)
+        got += [p.native_id.rsplit("/", 1)[-1] for p in result.posts]
+        cursor = result.cursor
+        if want <= set(got) or time.monotonic() > deadline:
+            return got, cursor
+        time.sleep(0.05)
+
+
+def _poll_until_gap_free(feed: Any, cursor: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Connected streams are trusted only after a timeline catch-up; poll until that happened."""
+    deadline = time.monotonic() + 10
+    while not all(r.gap_free for r in feed.streams.values()):
+        assert time.monotonic() < deadline, "the stream never became gap-free"
+        result = feed.poll(cursor)
+        assert result.posts == []
+        cursor = result.cursor
+        time.sleep(0.05)
+    return cursor
+
+
+def test_mastodon_streaming_delivers_updates_and_min_id_fills_a_dropped_connection(
+    masto: MastodonServer, http: HttpClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    feed = _stream_feed(masto, http)
+    try:
+        got, cursor = _poll_until(feed, None, {"5001"})  # first poll: the newest page as backfill
+        assert got == ["5001"]
+        masto.wait_for_stream()
+        stream_req = masto.hits("/api/v1/streaming/hashtag")[0]
+        assert stream_req.headers["authorization"] == f"Bearer {MASTO_TOKEN}"
+        assert stream_req.arg("tag") == "acme" and stream_req.headers["accept"] == "text/event-stream"
+        assert masto.hits("/api/v2/instance")  # the stream's URL was discovered, not guessed
+        # connected: one catch-up from min_id makes the stream gap-free; after that, no REST
+        cursor = _poll_until_gap_free(feed, cursor)
+        rest_before = len(masto.hits("/api/v1/timelines/tag/acme"))
+        masto.publish(_status(2, "#acme via the stream"))
+        got, cursor = _poll_until(feed, cursor, {"5002"})
+        assert got == ["5002"]
+        assert len(masto.hits("/api/v1/timelines/tag/acme")) == rest_before  # it came over the stream
+        assert cursor is not None
+        host = f"127.0.0.1:{masto.port}"
+        assert cursor["instances"][host] == {"min_id": "5002"}  # stream ids move the cursor once gap-free
+        # the connection drops and stays down while two statuses are posted
+        masto.refuse_streams = True
+        masto.drop_streams()
+        masto.publish(_status(3, "#acme while the stream was down"))
+        masto.publish(_status(4, "#acme also missed by the stream"))
+        got, cursor = _poll_until(feed, cursor, set(), timeout=0)
+        assert got == [] and cursor is not None and cursor["instances"][host] == {"min_id": "5002"}
+        # it reconnects by itself; the next polls read the gap from the timeline with min_id
+        masto.refuse_streams = False
+        masto.wait_for_stream(opened=2)
+        masto.publish(_status(5, "#acme after the reconnect"))
+        got, cursor = _poll_until(feed, cursor, {"5003", "5004", "5005"})
+        assert sorted(got) == ["5003", "5004", "5005"]  # each once: the stream's copy is deduplicated
+        catch_up = masto.hits("/api/v1/timelines/tag/acme")[rest_before:]
+        assert catch_up and catch_up[0].arg("min_id") == "5002"
+        assert cursor is not None and cursor["instances"][host] == {"min_id": "5005"}
+    finally:
+        feed.close()
+    assert MASTO_TOKEN not in caplog.text
+
+
+def test_mastodon_streaming_replays_what_the_worker_did_not_produce(
+    masto: MastodonServer, http: HttpClient
+) -> None:
+    feed = _stream_feed(masto, http)
+    try:
+        _, cursor = _poll_until(feed, None, {"5001"})
+        masto.wait_for_stream()
+        cursor = _poll_until_gap_free(feed, cursor)
+        masto.publish(_status(2, "#acme one"))
+        got, _ = _poll_until(feed, cursor, {"5002"})
+        assert got == ["5002"]
+        # the worker could not produce that batch and polls again with its old cursor: the
+        # status is no longer in the stream's queue, so it must come back from the timeline
+        again, _ = _poll_until(feed, cursor, {"5002"})
+        assert again == ["5002"]
+        assert masto.hits("/api/v1/timelines/tag/acme")[-1].arg("min_id") == "5001"
+    finally:
+        feed.close()
+
+
+def test_mastodon_streaming_ids_do_not_skip_a_catch_up_that_takes_several_polls(
+    masto: MastodonServer, http: HttpClient
+) -> None:
+    feed = _stream_feed(masto, http, limit=2, max_pages=1)  # one page of two per poll
+    try:
+        _, cursor = _poll_until(feed, None, {"5001"})
+        masto.wait_for_stream()
+        cursor = _poll_until_gap_free(feed, cursor)
+        reader = next(iter(feed.streams.values()))
+        masto.refuse_streams = True
+        masto.drop_streams()
+        for n in range(2, 6):
+            masto.publish(_status(n, f"#acme missed {n}"))
+        masto.refuse_streams = False
+        masto.wait_for_stream(opened=2)
+        received = reader.statuses
+        masto.publish(_status(6, "#acme streamed after the reconnect"))
+        deadline = time.monotonic() + 5
+        while reader.statuses == received and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # the first poll after the reconnect reads only 5002-5003 and drains 5006 from the stream;
+        # the cursor must stay at 5003 so that 5004-5005 are still read by the next polls
+        first = feed.poll(cursor)
+        assert sorted(p.native_id[-4:] for p in first.posts) == ["5002", "5003", "5006"]
+        assert first.cursor is not None
+        assert first.cursor["instances"][f"127.0.0.1:{masto.port}"] == {"min_id": "5003"}
+        got, _ = _poll_until(feed, first.cursor, {"5004", "5005"})
+        assert sorted(got) == ["5004", "5005"]
+    finally:
+        feed.close()
+
+
+def test_mastodon_streaming_401_is_a_feed_error_without_the_token(
+    masto: MastodonServer, http: HttpClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("BP_MASTO_STREAM_TOKEN", "revoked-token-77aa")
+    feed = _stream_feed(masto, http, streaming_url=masto.url)
+    try:
+        feed.poll(None)  # the timeline is public: the first poll still works
+        deadline = time.monotonic() + 10
+        error: FeedError | None = None
+        while error is None and time.monotonic() < deadline:
+            try:
+                feed.poll(None)
+                time.sleep(0.05)
+            except FeedError as exc:
+                error = exc
+        assert error is not None, "a refused token must fail the feed"
+        assert error.feed == feed.name
+        assert "HTTP 401" in error.message and "access token" in error.message
+        assert "revoked-token-77aa" not in error.message
+        assert not masto.hits("/api/v2/instance")  # streaming_url given: no discovery
+        assert len(masto.hits("/api/v1/streaming/hashtag")) == 1  # no reconnect storm with a bad token
+    finally:
+        feed.close()
+    assert "revoked-token-77aa" not in caplog.text
+
+
+def test_mastodon_streaming_options_need_a_hashtag_and_tokens() -> None:
+    from ingest.feeds import FeedConfigError, validate_options
+
+    with pytest.raises(FeedConfigError, match="access_token"):
+        validate_options("mastodon", {"instances": ["https://mastodon.social"], "hashtag": "acme", "streaming": True})
+    with pytest.raises(FeedConfigError, match="hashtag"):
+        validate_options("mastodon", {"instances": [{"url": "https://a.example", "access_token": {"env": "T"}}],
+                                      "query": "acme", "streaming": True})
+
+
 # =================================================================================================
 # bluesky
 # =================================================================================================
@@ -1618,6 +1816,52 @@ def test_webhook_token_auth_and_full_queue(tmp_path: Path) -> None:
         assert len(feed.poll(None).posts) == 3
         assert requests.post(url, json=POSTS[:2], headers=headers, timeout=5).status_code == 202
     finally:
+        feed.close()
+
+
+def test_webhook_with_a_sink_answers_after_delivery_and_503_when_it_fails(tmp_path: Path) -> None:
+    import threading
+
+    feed, url = _hook(tmp_path, auth="token", queue_size=3, ack_timeout_seconds=7)
+    headers = {"X-BrandPulse-Token": "hook-secret-123"}
+    delivered: list[tuple[list[str], list[str], float]] = []
+    release = threading.Event()
+    mode = {"fail": False, "block": False}
+
+    def sink(posts: list[Post], errors: list[Any], timeout: float) -> None:
+        if mode["block"]:
+            release.wait(10)
+        if mode["fail"]:
+            raise TimeoutError("no acks within the timeout")
+        delivered.append(([p.native_id for p in posts], [e.reason for e in errors], timeout))
+
+    feed.attach_sink(sink)
+    try:
+        r = requests.post(url, json=[POSTS[0], POSTS[1], POSTS[0], {"native_id": "x"}], headers=headers, timeout=5)
+        assert r.status_code == 202 and r.json()["accepted"] == 3
+        # delivered before the answer, deduplicated (latest copy wins), with the rejected item
+        assert delivered == [(["w2", "w1"], ["webhook item 3: missing text"], 7.0)]
+        assert feed.poll(None).posts == []  # nothing waits in memory
+        mode["fail"] = True
+        r = requests.post(url, json=POSTS[2], headers=headers, timeout=5)
+        assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+        assert "TimeoutError" in feed.last_delivery_error
+        # posts waiting for acks are bounded by queue_size: a second request is refused meanwhile
+        mode.update(fail=False, block=True)
+        first: dict[str, int] = {}
+        t = threading.Thread(target=lambda: first.setdefault(
+            "status", requests.post(url, json=POSTS[:2], headers=headers, timeout=15).status_code))
+        t.start()
+        deadline = time.monotonic() + 5
+        while feed._in_flight == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        r = requests.post(url, json=POSTS[:2], headers=headers, timeout=5)
+        assert r.status_code == 503
+        release.set()
+        t.join(15)
+        assert first["status"] == 202 and delivered[-1][0] == ["w1", "w2"]
+    finally:
+        release.set()
         feed.close()
 
 

@@ -35,3 +35,18 @@ def test_every_cli_subcommand_is_documented() -> None:
     documented = set(re.findall(r"[a-z][a-z-]+", table))
     for name in sub.choices:  # type: ignore[union-attr]  # argparse types choices loosely
         assert name in documented, f"`brandpulse {name}` is not in the README's command table"
+
+
+def test_readme_has_a_valid_example_for_every_feed_connector() -> None:
+    import yaml
+
+    from ingest.feeds import FEED_KINDS, validate_options
+
+    m = re.search(r"<!-- feeds-examples:start -->\n```yaml\n(.*?)```\n<!-- feeds-examples:end -->", README, re.S)
+    assert m, "README lost its feeds-examples block"
+    feeds = yaml.safe_load(m.group(1))["feeds"]
+    common = {"name", "kind", "interval_seconds", "jitter_seconds", "enabled"}
+    for feed in feeds:
+        options = {k: v for k, v in feed.items() if k not in common}
+        validate_options(feed["kind"], options)  # raises FeedConfigError naming the bad key
+    assert {f["kind"] for f in feeds} == set(FEED_KINDS), "every connector needs a README example"
