@@ -339,3 +339,48 @@ class MastodonServer:
         self._stop.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+# --- responders shared by connector tests -------------------------------------------------------
+
+
+def paged(param: str, pages: dict[str | None, Reply]) -> Callable[[Request], Reply]:
+    """A responder that picks the page by one query parameter (``None``: the parameter is absent)."""
+
+    def respond(req: Request) -> Reply:
+        return pages.get(req.arg(param), Reply(400, {"error": "unknown page", param: req.arg(param)}))
+
+    return respond
+
+
+def conditional(body: bytes, content_type: str, etag: str,
+                last_modified: str = "Mon, 02 Mar 2026 10:12:33 GMT") -> Callable[[Request], Reply]:
+    """A responder for conditional GET: 304 when the client presents the current ETag or date."""
+
+    def respond(req: Request) -> Reply:
+        validators = {"ETag": etag, "Last-Modified": last_modified}
+        if req.headers.get("if-none-match") == etag or req.headers.get("if-modified-since") == last_modified:
+            return Reply(304, b"", content_type=None, headers=validators)
+        return Reply(body=body, content_type=content_type, headers=validators)
+
+    return respond
+
+
+def html_error_page(status: int = 200, title: str = "Service Unavailable") -> Reply:
+    """What a proxy, captive portal or CDN sends instead of the API's JSON/XML."""
+    return Reply(status, f"<!DOCTYPE html><html><head><title>{title}</title></head>"
+                         "<body><h1>Oops</h1></body></html>", content_type="text/html; charset=utf-8")
+
+
+def mastodon_timeline(statuses: list[dict[str, Any]]) -> Callable[[Request], Reply]:
+    """A hashtag timeline with Mastodon's ``min_id`` semantics: the statuses just newer than it,
+    newest first, at most ``limit``. ``statuses`` may grow while the server runs (new posts)."""
+
+    def respond(req: Request) -> Reply:
+        min_id = int(req.arg("min_id") or 0)
+        limit = int(req.arg("limit") or 20)
+        newer = sorted((s for s in list(statuses) if int(s["id"]) > min_id), key=lambda s: int(s["id"]))
+        page = newer[:limit] if req.arg("min_id") else newer[-limit:]
+        return Reply(body=list(reversed(page)))
+
+    return respond
