@@ -237,10 +237,14 @@ def _spawn(root: Path, name: str, argv: list[str], env: dict[str, str], as_nobod
 
 def _wait(check: Callable[[], bool], what: str, timeout: float, pid_alive: Callable[[], bool], log: Path) -> None:
     deadline = time.monotonic() + timeout
+    gone = 0
     while time.monotonic() < deadline:
         if check():
             return
-        if not pid_alive():
+        # Three misses in a row: a launcher that is mid-exec (Elasticsearch's shell script
+        # becoming its Java CLI) briefly shows an empty /proc/<pid>/cmdline.
+        gone = 0 if pid_alive() else gone + 1
+        if gone >= 3:
             tail = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else []
             raise StackError(f"{what} exited during start-up; last lines of {log}:\n    " + "\n    ".join(tail))
         time.sleep(0.5)

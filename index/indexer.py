@@ -23,7 +23,7 @@ from elasticsearch import ApiError, Elasticsearch
 from kafka.consumer.fetcher import ConsumerRecord
 
 from brandpulse.loop import Failure, RetryLater, StageResult
-from brandpulse.schema import Mention, SchemaError
+from brandpulse.schema import SCHEMA_VERSION, Mention, SchemaError
 from brandpulse.settings import IndexSettings
 from index.templates import alerts_index, mention_index, to_document
 
@@ -34,6 +34,27 @@ RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 
 class PermanentRejection(Exception):
     """Elasticsearch refused the document for good (its reason is the message)."""
+
+
+class NewerSchemaVersion(SchemaError):
+    """A mention written by a newer producer than this indexer understands. Dead-lettered under
+    its own error class, so that after an upgrade exactly these can be replayed:
+    ``brandpulse deadletter replay --stage index --error-class NewerSchemaVersion``."""
+
+
+def schema_error(raw: bytes, exc: SchemaError) -> SchemaError:
+    """``exc``, or a :class:`NewerSchemaVersion` saying what to do when the record's
+    ``schema_version`` is beyond this build's."""
+    try:
+        version = json.loads(raw).get("schema_version")
+    except (ValueError, AttributeError):  # not JSON, or not an object: the original reason stands
+        return exc
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        return NewerSchemaVersion(
+            f"schema_version {version} is newer than this indexer understands ({SCHEMA_VERSION}): "
+            "upgrade the indexer, then replay the dead letters "
+            "(brandpulse deadletter replay --stage index --error-class NewerSchemaVersion)")
+    return exc
 
 
 class BulkIndexer:
@@ -62,7 +83,7 @@ class BulkIndexer:
             try:
                 mention = Mention.from_bytes(rec.value or b"")
             except SchemaError as exc:
-                result.failures.append(Failure(rec, exc))
+                result.failures.append(Failure(rec, schema_error(rec.value or b"", exc)))
                 continue
             meta = {"_index": mention_index(self.prefix, mention.created_at, self.settings.granularity),
                     "_id": mention.id}

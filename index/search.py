@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from elasticsearch import Elasticsearch
 
+SEARCH_FIELDS = ("text", "text_lang.*", "title", "author.handle")
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -59,8 +60,10 @@ def build_query(
         filters.append({"range": {"created_at": rng}})
     must: list[dict[str, Any]] = []
     if text:
-        # simple_query_string never throws on user syntax errors, unlike query_string.
-        must.append({"simple_query_string": {"query": text, "fields": ["text", "title", "author.handle"],
+        # simple_query_string never throws on user syntax errors, unlike query_string. Each word
+        # may match the standard-analysed text or the language-analysed copy (text_lang.<code>,
+        # stemmed where the cluster has the analyser); a pattern no index maps matches nothing.
+        must.append({"simple_query_string": {"query": text, "fields": list(SEARCH_FIELDS),
                                              "default_operator": "and"}})
     return {"bool": {"must": must or [{"match_all": {}}], "filter": filters}}
 

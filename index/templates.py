@@ -4,19 +4,40 @@ Mentions go to one index per period of ``created_at`` (``<prefix>-mentions-2026.
 read alias ``<prefix>-mentions``. The index is a pure function of the mention, so a replay or
 redelivery always lands on the same ``_index`` + ``_id`` and overwrites instead of duplicating —
 a write alias with size-based rollover could not promise that. Retention deletes whole
-indices by the period in their name (``brandpulse index retention``).
+indices by the period in their name, and the next period's index is created ahead of time
+(``index/retention.py``: in the index worker, and ``brandpulse indices retention``).
+
+Mapping versions (``MAPPING_VERSION``, recorded in ``_meta``): ``brandpulse setup`` installs the
+templates (new indices) and puts *additive* changes on existing indices; a change Elasticsearch
+cannot apply in place (a field's type or analyser) is logged and left to new indices — see
+docs/INDEXING.md for the reindex procedure.
+
+* v1: first mapping.
+* v2: ``text_lang.<code>``: the text once more, analysed for its language (``index/analysis.py``).
 """
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch
 
 from brandpulse.schema import Mention
+from index.analysis import (
+    analysis_settings,
+    language_properties,
+    light_analyzer,
+    probe_languages,
+    text_language_code,
+)
 
-MAPPING_VERSION = 1
+log = logging.getLogger(__name__)
+
+MAPPING_VERSION = 2
 
 _KW = {"type": "keyword", "ignore_above": 512}
 
@@ -145,6 +166,32 @@ def mention_index(prefix: str, created_at: datetime, granularity: str) -> str:
     return f"{mentions_alias(prefix)}-{period_suffix(created_at, granularity)}"
 
 
+_SUFFIXES = {
+    "day": re.compile(r"\d{4}\.\d{2}\.\d{2}"),
+    "week": re.compile(r"\d{4}\.w\d{2}"),
+    "month": re.compile(r"\d{4}\.\d{2}"),
+}
+
+
+def period_bounds(suffix: str) -> tuple[datetime, datetime] | None:
+    """``[start, end)`` of the period an index suffix names (any granularity, so indices written
+    before a granularity change are still recognised), or None if it is not one of ours."""
+    try:
+        if _SUFFIXES["day"].fullmatch(suffix):
+            start = datetime.strptime(suffix, "%Y.%m.%d").replace(tzinfo=UTC)
+            return start, start + timedelta(days=1)
+        if _SUFFIXES["week"].fullmatch(suffix):
+            year, week = suffix.split(".w")
+            start = datetime.fromisocalendar(int(year), int(week), 1).replace(tzinfo=UTC)
+            return start, start + timedelta(days=7)
+        if _SUFFIXES["month"].fullmatch(suffix):
+            start = datetime.strptime(suffix, "%Y.%m").replace(tzinfo=UTC)
+            return start, (start + timedelta(days=32)).replace(day=1)
+    except ValueError:  # 2026.13, 2026.w54, …
+        return None
+    return None
+
+
 def to_document(mention: Mention, indexed_at: datetime | None = None) -> dict[str, Any]:
     """The Elasticsearch document: the mention's JSON plus fields derived for analysts."""
     doc = mention.to_dict()
@@ -167,21 +214,39 @@ def to_document(mention: Mention, indexed_at: datetime | None = None) -> dict[st
             doc["place_points"] = points
     elif mention.geo:
         doc["place_points"] = [{"lat": mention.geo.lat, "lon": mention.geo.lon}]
+    lang = text_language_code(
+        mention.enrichment.language.code if mention.enrichment and mention.enrichment.language else mention.lang)
+    if lang and mention.text:
+        # Indexed only where the mapping declares text_lang.<lang> (dynamic: false elsewhere).
+        doc["text_lang"] = {lang: mention.text}
     return doc
 
 
-def template_bodies(prefix: str) -> dict[str, dict[str, Any]]:
+def mention_properties(languages: Mapping[str, str]) -> dict[str, Any]:
+    """The mentions mapping for a cluster whose per-language analysers are ``languages``."""
+    return {**MENTION_PROPERTIES, "text_lang": language_properties(languages)}
+
+
+def template_bodies(prefix: str, languages: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Index templates; ``languages`` (ISO code → analyser, see ``probe_languages``) adds the
+    per-language ``text_lang`` fields and the light analysers they need."""
+    languages = dict(languages or {})
     meta = {"managed_by": "brandpulse", "mapping_version": MAPPING_VERSION}
+    mentions_meta = {**meta, "text_languages": languages}
+    mention_settings: dict[str, Any] = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
+    analysis = analysis_settings(languages)
+    if analysis:
+        mention_settings["analysis"] = analysis
     return {
         f"{prefix}-mentions": {
             "index_patterns": [f"{mentions_alias(prefix)}-*"],
             "priority": 200,
-            "_meta": meta,
+            "_meta": mentions_meta,
             "template": {
-                "settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"},
-                # Unknown fields (e.g. from a newer schema) stay in _source but are not indexed,
-                # so they can never cause a mapping conflict.
-                "mappings": {"dynamic": False, "_meta": meta, "properties": MENTION_PROPERTIES},
+                "settings": mention_settings,
+                # Unknown fields (e.g. from a newer schema, or a text_lang.<code> this cluster has no
+                # analyser for) stay in _source but are not indexed, so they never cause a conflict.
+                "mappings": {"dynamic": False, "_meta": mentions_meta, "properties": mention_properties(languages)},
                 "aliases": {mentions_alias(prefix): {}},
             },
         },
@@ -197,46 +262,47 @@ def template_bodies(prefix: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def apply_templates(es: Elasticsearch, prefix: str, replicas: int | None = None) -> list[str]:
-    """Install templates and bring existing indices' mappings in step (additive changes only)."""
+def apply_templates(es: Elasticsearch, prefix: str, replicas: int | None = None,
+                    languages: Mapping[str, str] | None = None) -> list[str]:
+    """Install templates and bring existing indices' mappings in step (additive changes only).
+
+    ``languages`` defaults to what the cluster can analyse (``probe_languages``)."""
+    if languages is None:
+        languages = probe_languages(es)
     applied = []
-    for name, body in template_bodies(prefix).items():
+    for name, body in template_bodies(prefix, languages).items():
         if replicas is not None:
             body["template"]["settings"]["number_of_replicas"] = replicas
         es.indices.put_index_template(name=name, **body)
         applied.append(name)
         pattern = body["index_patterns"][0]
         existing = es.indices.get(index=pattern, ignore_unavailable=True, allow_no_indices=True)
-        if existing:
-            es.indices.put_mapping(index=pattern, **body["template"]["mappings"])
+        for index, info in existing.items():
+            mappings = body["template"]["mappings"]
+            if name == f"{prefix}-mentions":
+                mappings = _additive_mention_mapping(info, languages)
+            try:
+                es.indices.put_mapping(index=index, **mappings)
+            except ApiError as exc:
+                if exc.meta.status != 400:
+                    raise
+                # Not additive (a changed type or analyser): new indices get the new mapping from
+                # the template; this one keeps its own until it is reindexed (docs/INDEXING.md).
+                log.warning("index %s keeps its mapping: %s", index, exc.message)
     if not es.indices.exists(index=alerts_index(prefix)):
         es.indices.create(index=alerts_index(prefix))
     return applied
 
 
-def expired_indices(es: Elasticsearch, prefix: str, granularity: str, retention_days: int,
-                    now: datetime | None = None) -> list[str]:
-    """Mention indices whose whole period ended more than ``retention_days`` ago."""
-    now = now or datetime.now(UTC)
-    cutoff = now - timedelta(days=retention_days)
-    names = list(es.indices.get(index=f"{mentions_alias(prefix)}-*", ignore_unavailable=True,
-                                allow_no_indices=True))
-    out = []
-    for name in names:
-        end = _period_end(name.rsplit("-", 1)[-1], granularity)
-        if end is not None and end < cutoff:
-            out.append(name)
-    return sorted(out)
-
-
-def _period_end(suffix: str, granularity: str) -> datetime | None:
-    try:
-        if granularity == "day":
-            return datetime.strptime(suffix, "%Y.%m.%d").replace(tzinfo=UTC) + timedelta(days=1)
-        if granularity == "week":
-            year, week = suffix.split(".w")
-            return datetime.fromisocalendar(int(year), int(week), 1).replace(tzinfo=UTC) + timedelta(days=7)
-        start = datetime.strptime(suffix, "%Y.%m").replace(tzinfo=UTC)
-        return (start + timedelta(days=32)).replace(day=1)
-    except ValueError:
-        return None
+def _additive_mention_mapping(info: Mapping[str, Any], languages: Mapping[str, str]) -> dict[str, Any]:
+    """The mapping to put on an existing mentions index: every field, but of ``text_lang`` only the
+    languages it does not have yet and whose analyser it can use — a light analyser lives in the
+    index settings, and analysis settings cannot change on an open index."""
+    props = info.get("mappings", {}).get("properties", {})
+    have = dict(props.get("text_lang", {}).get("properties", {}))
+    defined = set(info.get("settings", {}).get("index", {}).get("analysis", {}).get("analyzer", {}))
+    usable = {code: name for code, name in languages.items()
+              if code not in have and (not name.startswith(light_analyzer("")) or name in defined)}
+    text_langs = {**{c: spec["analyzer"] for c, spec in have.items() if "analyzer" in spec}, **usable}
+    meta = {"managed_by": "brandpulse", "mapping_version": MAPPING_VERSION, "text_languages": text_langs}
+    return {"dynamic": False, "_meta": meta, "properties": mention_properties(usable)}

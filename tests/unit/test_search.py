@@ -26,6 +26,7 @@ def test_filters_are_exact_and_text_is_searched() -> None:
     assert {"term": {"enrichment.language.code": "ur"}} in q["filter"]
     assert {"range": {"created_at": {"gte": "2026-11-20T17:00:00+00:00"}}} in q["filter"]
     assert q["must"][0]["simple_query_string"]["query"] == "lost bag"
+    assert q["must"][0]["simple_query_string"]["fields"] == ["text", "text_lang.*", "title", "author.handle"]
     empty = build_query(text=None, brand=None, sentiment=None, since=None, until=None, now=NOW)["bool"]
     assert empty == {"must": [{"match_all": {}}], "filter": []}
 
