@@ -637,6 +637,9 @@ class NegativeSpikeDetector:
         self._close_before: int | None = None
         self._active: set[int] = set()
         self._last_active: int | None = None
+        # Keys whose state advance()/update_bucket() changed since pop_changed(): what a caller
+        # that checkpoints per key must write (not part of the snapshot).
+        self._changed: dict[str, None] = {}
 
     # ------------------------------------------------------------------ feeding
 
@@ -696,6 +699,7 @@ class NegativeSpikeDetector:
         todo = dict.fromkeys(self._dirty)
         todo.update(self._episodes)
         self._dirty.clear()
+        self._changed.update(todo)
         for key in sorted(todo):
             st = self._keys[key]
             start = st.closed_upto if st.closed_upto is not None else (min(st.open) if st.open else now_idx)
@@ -747,6 +751,7 @@ class NegativeSpikeDetector:
                 key, bucket_start, total, negative, 0.0, 0.0, 0.0, 1.0, 0.0, "none", (), 1.0, True, True
             )
         aligned = bucket_start if ts == idx * b else None
+        self._changed[key] = None
         res = self._evaluate(key, st, idx, total, negative, 1.0, True, (idx + 1) * b, True, aligned)
         st.closed_upto = idx + 1
         return res
@@ -773,6 +778,22 @@ class NegativeSpikeDetector:
 
     def keys(self) -> list[str]:
         return list(self._keys)
+
+    @property
+    def clock(self) -> datetime | None:
+        """The stream clock: the latest ``now`` passed to ``advance()`` (or restored), if any."""
+        return None if self._clock is None else _dt(self._clock)
+
+    def pop_changed(self) -> list[str]:
+        """Keys whose state changed since the last call (sorted), then forget them.
+
+        ``advance()`` changes more than the keys that received mentions: it closes every key's
+        buckets and re-evaluates keys with an open alert.  A caller that checkpoints per key
+        writes these, so a restore never resumes a key from before a resolution it published.
+        """
+        out = sorted(self._changed)
+        self._changed.clear()
+        return out
 
     def active_alerts(self) -> dict[str, str]:
         """``{key: alert_id}`` for every key with an open episode."""
@@ -982,6 +1003,7 @@ class NegativeSpikeDetector:
                 idx += 1
             if start < close_before:
                 st.closed_upto = close_before
+                self._changed[key] = None
         closed = [i for i in self._active if i < close_before]
         if closed:
             top = max(closed)

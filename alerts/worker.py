@@ -11,12 +11,19 @@ resume from. On (re)assignment it restores both and seeks to the partition's off
 replays, a record already reflected in a series' saved state is skipped for that series. So a
 crash at any point neither loses nor double-counts a mention, and an alert re-raised after a
 crash is the *same* alert (``alert_id`` + ``seq``), which Elasticsearch and the channels dedupe.
+
+A partition without records would keep its clock forever, so an alert on a brand that went
+quiet would never resolve: ``idle()`` (called by the loop when a poll is empty) moves the clock
+of a quiet, caught-up partition towards ``now - allowed_lateness``, writing the new clock to the
+checkpoint *before* the detector moves, so a restart replays the tick exactly (alerts/DETECTOR.md).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +52,7 @@ def detector_config(settings: Settings) -> DetectorConfig:
         "bucket_seconds": a.bucket_seconds,
         "allowed_lateness_seconds": a.allowed_lateness_seconds,
         "cooldown_seconds": a.cooldown_seconds,
+        "resolve_after_seconds": a.resolve_after_seconds,
     }
     if a.min_negative is not None:
         overrides["min_negative"] = a.min_negative
@@ -73,6 +81,44 @@ class PartitionState:
     key_offsets: dict[str, int] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
     next_offset: int | None = None
+    # Offset of the next record: everything below it is reflected in the detector (restored from
+    # the partition checkpoint, then advanced by every record handled).
+    position: int | None = None
+    # Wall-clock time (epoch s) at which ``clock`` was last brought up to date, by a record or a tick.
+    clock_wall: float | None = None
+    last_record: float = 0.0  # time.monotonic() of the last record (or of the assignment)
+    last_idle_check: float = 0.0
+    # A tick written ahead to the checkpoint whose series records were not yet saved: replayed
+    # before anything else after a restore, exactly as it ran before the crash.
+    pending_tick: datetime | None = None
+
+
+def idle_clock(clock: datetime, clock_wall: float | None, now_wall: float, lateness: float) -> datetime:
+    """Where the stream clock of an idle, caught-up partition moves at wall time ``now_wall``.
+
+    ``min(now_wall - lateness, clock + (now_wall - clock_wall))``, in whole seconds, never
+    backwards: event time flows on at wall-clock speed from where the data left it, and never
+    closer to the wall clock than the lateness a mention is allowed. So a live brand that goes
+    quiet follows ``now - lateness`` (its alert resolves), while a backfill that pauses for a few
+    seconds only moves a few seconds (its next records are not made late).
+
+    >>> t = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    >>> idle_clock(t, t.timestamp(), t.timestamp() + 3600, 600).isoformat()  # quiet for an hour
+    '2026-03-01T12:50:00+00:00'
+    >>> idle_clock(t, t.timestamp() + 86400, t.timestamp() + 86405, 600).isoformat()  # a backfill
+    '2026-03-01T12:00:05+00:00'
+    """
+    since = max(0.0, now_wall - clock_wall) if clock_wall is not None else 0.0
+    target = math.floor(min(now_wall - lateness, clock.timestamp() + since))
+    return max(clock, datetime.fromtimestamp(target, UTC))
+
+
+def tick_matters(old: datetime, new: datetime, bucket_seconds: int, lateness: float) -> bool:
+    """True when moving the clock from ``old`` to ``new`` ends or closes a bucket; in between, a
+    clock move without mentions changes nothing the detector reports."""
+    o, n = old.timestamp(), new.timestamp()
+    return (math.floor(n / bucket_seconds) > math.floor(o / bucket_seconds)
+            or math.floor((n - lateness) / bucket_seconds) > math.floor((o - lateness) / bucket_seconds))
 
 
 def alert_record(event: AlertEvent, samples: Sequence[dict[str, Any]], settings: Settings) -> dict[str, Any]:
@@ -144,8 +190,11 @@ class AlertStage(ConsumerRebalanceListener):
     stage = "alerts"
 
     def __init__(self, settings: Settings, state: StateStore, group_id: str,
-                 emit: Callable[[dict[str, Any]], None]) -> None:
+                 emit: Callable[[dict[str, Any]], None], *, wall: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self.wall = wall
+        self.monotonic = monotonic
         self.config = detector_config(settings)
         self.state_store = state
         self.group_id = group_id
@@ -174,8 +223,14 @@ class AlertStage(ConsumerRebalanceListener):
                 if r.get("samples"):
                     ps.samples[key] = deque(r["samples"], maxlen=SAMPLE_PER_KEY)
             ckpt = stored.get(self._part_key(tp))
+            ps.last_record = self.monotonic()
             if ckpt:
                 ps.clock = datetime.fromisoformat(ckpt["clock"]) if ckpt.get("clock") else None
+                ps.clock_wall = float(ckpt["wall"]) if ckpt.get("wall") is not None else None
+                ps.position = int(ckpt["offset"])
+                restored = ps.detector.clock
+                if ps.clock is not None and restored is not None and ps.clock > restored:
+                    ps.pending_tick = ps.clock  # a tick ran but its series were not all saved: redo it
                 if self.consumer is not None:
                     self.consumer.seek(tp, int(ckpt["offset"]))
                 log.info("restored alert state", extra={"partition": tp.partition, "offset": ckpt["offset"],
@@ -197,7 +252,11 @@ class AlertStage(ConsumerRebalanceListener):
             ps = self.partitions.get(tp)
             if ps is None:  # assignment raced with the batch; the listener restores state
                 ps = self.partitions[tp] = PartitionState(NegativeSpikeDetector(self.config))
-            ps.next_offset = rec.offset + 1
+            if ps.pending_tick is not None:
+                self._replay_tick(tp, ps, result)
+            ps.next_offset = ps.position = rec.offset + 1
+            ps.last_record = self.monotonic()
+            ps.clock_wall = self.wall()
             try:
                 m = Mention.from_bytes(rec.value or b"")
             except SchemaError as exc:
@@ -217,12 +276,60 @@ class AlertStage(ConsumerRebalanceListener):
             ps = self.partitions[tp]
             if ps.clock is None:
                 continue
-            for event in ps.detector.advance(ps.clock):
-                alert = alert_record(event, list(ps.samples.get(event.key, ())), self.settings)
-                self._pending.append(alert)
-                result.outputs.append(Output(self.settings.topics.alerts, alert["brand"].encode(),
-                                             json.dumps(alert, ensure_ascii=False).encode()))
+            self._publish(ps, ps.detector.advance(ps.clock), result)
         return result
+
+    def _publish(self, ps: PartitionState, events: Sequence[AlertEvent], result: StageResult) -> None:
+        ps.dirty.update(ps.detector.pop_changed())
+        for event in events:
+            alert = alert_record(event, list(ps.samples.get(event.key, ())), self.settings)
+            self._pending.append(alert)
+            result.outputs.append(Output(self.settings.topics.alerts, alert["brand"].encode(),
+                                         json.dumps(alert, ensure_ascii=False).encode()))
+
+    # -------- time: the wall-clock tick of quiet partitions (alerts/DETECTOR.md, "Quiet partitions")
+    def _replay_tick(self, tp: TopicPartition, ps: PartitionState, result: StageResult) -> None:
+        assert ps.pending_tick is not None
+        log.info("replaying a clock tick written ahead before a restart",
+                 extra={"partition": tp.partition, "clock": ps.pending_tick.isoformat()})
+        self._publish(ps, ps.detector.advance(ps.pending_tick), result)
+        ps.pending_tick = None
+
+    def idle(self) -> StageResult:
+        """Called by the loop when a poll returned nothing: advance the clock of every partition
+        that has been quiet for ``alerts.idle_tick_seconds`` and is caught up, so buckets end and
+        alerts resolve without new mentions. The new clock is written to the partition checkpoint
+        *before* the detector moves (write-ahead): a crash before its series are saved replays
+        the same tick on restart, so it emits the same events, once, in the same place."""
+        result = StageResult()
+        self._pending = []
+        every = self.settings.alerts.idle_tick_seconds
+        lateness = self.settings.alerts.allowed_lateness_seconds
+        now = self.monotonic()
+        for tp in sorted(self.partitions, key=lambda t: (t.topic, t.partition)):
+            ps = self.partitions[tp]
+            if ps.pending_tick is not None:
+                self._replay_tick(tp, ps, result)
+            if (every <= 0 or ps.clock is None or ps.position is None or now - ps.last_record < every
+                    or now - ps.last_idle_check < every):
+                continue
+            ps.last_idle_check = now
+            wall = self.wall()
+            target = idle_clock(ps.clock, ps.clock_wall, wall, lateness)
+            if not tick_matters(ps.clock, target, self.config.bucket_seconds, lateness) or not self._caught_up(tp, ps):
+                continue
+            self.state_store.put(self._part_key(tp), {"offset": ps.position, "clock": target.isoformat(),
+                                                      "wall": wall})
+            ps.clock, ps.clock_wall = target, wall
+            self._publish(ps, ps.detector.advance(target), result)
+            log.debug("idle partition clock advanced", extra={"partition": tp.partition, "clock": target.isoformat()})
+        return result
+
+    def _caught_up(self, tp: TopicPartition, ps: PartitionState) -> bool:
+        if self.consumer is None:
+            return True
+        end = self.consumer.end_offsets([tp]).get(tp)
+        return end is not None and ps.position is not None and ps.position >= end
 
     def after_commit(self) -> None:
         """Outputs are acknowledged and offsets committed: tell people, then checkpoint."""
@@ -230,20 +337,20 @@ class AlertStage(ConsumerRebalanceListener):
             self.emit(alert)
         self._pending = []
         for tp, ps in self.partitions.items():
-            if ps.next_offset is None or not ps.dirty:
+            if ps.position is None or not ps.dirty:
                 continue
             for key in sorted(ps.dirty):
                 self.state_store.put(self._series_prefix(tp) + key, {
-                    "offset": ps.next_offset,
+                    "offset": ps.position,
                     "state": ps.detector.snapshot(key),
                     "samples": list(ps.samples.get(key, ())),
                 }, flush=False)
-                ps.key_offsets[key] = ps.next_offset
+                ps.key_offsets[key] = ps.position
             self.state_store.producer.flush()
             # Written last: a crash before this line replays from the previous partition offset,
             # and the series records above make the replay skip what they already contain.
             self.state_store.put(self._part_key(tp), {
-                "offset": ps.next_offset, "clock": ps.clock.isoformat() if ps.clock else None,
+                "offset": ps.position, "clock": ps.clock.isoformat() if ps.clock else None, "wall": ps.clock_wall,
             }, flush=False)
             ps.dirty.clear()
         self.state_store.producer.flush()

@@ -110,6 +110,7 @@ def _run_consumer_stage(args: argparse.Namespace, stage: str) -> int:
     group = f"{s.workers.group_prefix}-{stage}"
     producer = make_producer(s.kafka, stage)
     after_commit = None
+    on_idle = None
     listener = None
     closers: list[Any] = []
     if stage == "enrich":
@@ -120,10 +121,15 @@ def _run_consumer_stage(args: argparse.Namespace, stage: str) -> int:
     elif stage == "index":
         from brandpulse.esclient import make_es
         from index.indexer import BulkIndexer
+        from index.retention import IndexMaintenance
 
         handler = BulkIndexer(make_es(s.elasticsearch), s.elasticsearch.index_prefix, s.index,
                               alerts_topic=s.topics.alerts)
         topics = [s.topics.enriched, s.topics.alerts]
+        # Retention + next period's index, on its own thread and client: never blocks or kills the loop.
+        maintenance = IndexMaintenance(make_es(s.elasticsearch), s.elasticsearch.index_prefix, s.index, metrics)
+        maintenance.start()
+        closers.append(maintenance.stop)
     else:
         from alerts.channels import ChannelsConfig, InMemoryDeliveryLog, build_dispatcher, state_store_hooks
         from alerts.worker import AlertStage, format_console
@@ -146,15 +152,18 @@ def _run_consumer_stage(args: argparse.Namespace, stage: str) -> int:
                 dispatcher.dispatch(alert)
 
         handler = AlertStage(s, store, group, emit)
+        if s.alerts.digest != "none":
+            closers.insert(0, _start_digest(s, handler, dispatcher))
         listener = handler
         after_commit = handler.after_commit
+        on_idle = handler.idle
         topics = [s.topics.enriched]
     consumer = make_consumer(s.kafka, stage, group, topics, listener=listener,
                              max_poll_records=s.index.batch_size if stage == "index" else s.enrich.batch_size)
     if listener is not None:
         handler.consumer = consumer
     loop = ConsumeLoop(consumer=consumer, producer=producer, handler=handler, dead_letter_topic=s.topics.dead_letter,
-                       metrics=metrics, stop=stop, after_commit=after_commit)
+                       metrics=metrics, stop=stop, after_commit=after_commit, on_idle=on_idle)
     log.info("%s worker consuming %s as group %s", stage, ",".join(topics), group)
     try:
         loop.run()
@@ -166,6 +175,32 @@ def _run_consumer_stage(args: argparse.Namespace, stage: str) -> int:
         close_quietly(producer)
         metrics.close()
     return 0
+
+
+def _start_digest(s: Settings, stage: Any, dispatcher: Any) -> Any:
+    """The hourly/daily digest job (alerts/digest.py); returns its stop function."""
+    from datetime import timedelta
+
+    from alerts.digest import DigestJob, fetch_period
+    from brandpulse.esclient import make_es
+
+    es = make_es(s.elasticsearch)
+    running = list(dispatcher.channels) if dispatcher is not None else []
+    names = [n for n in s.alerts.digest_channels if n in running] if s.alerts.digest_channels else running
+    skipped = sorted(set(s.alerts.digest_channels) - set(running))
+    if skipped:
+        log.warning("alerts.digest_channels names channels that are not running; skipped: %s", ", ".join(skipped))
+    assert s.alerts.digest != "none"
+    job = DigestJob(
+        s.alerts.digest, dispatcher, names,
+        lambda start, end: fetch_period(es, s.elasticsearch.index_prefix, start, end),
+        # One sender when scaled out: the worker that owns partition 0 of the enriched topic.
+        is_sender=lambda: any(tp.partition == 0 for tp in list(stage.partitions)),
+        console=(lambda text: print(text, flush=True)) if s.alerts.console else None,
+        delay=timedelta(seconds=s.alerts.allowed_lateness_seconds + 60),
+    )
+    job.start()
+    return job.stop
 
 
 def cmd_enrich(args: argparse.Namespace) -> int:
@@ -300,6 +335,30 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_indices(args: argparse.Namespace) -> int:
+    from brandpulse.esclient import make_es
+    from index.retention import print_indices, run_maintenance
+
+    s = _settings(args)
+    es = make_es(s.elasticsearch)
+    prefix = s.elasticsearch.index_prefix
+    if args.action == "list":
+        print_indices(es, prefix, s.index, sys.stdout)
+        return 0
+    result = run_maintenance(es, prefix, s.index, dry_run=args.dry_run)
+    verb = "would " if args.dry_run else ""
+    for name in result.deleted:
+        print(f"{verb}delete  {name}")
+    for name in result.created:
+        print(f"{verb}create  {name}")
+    for name in result.aliased:
+        print(f"{verb}alias   {name}")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"retention {s.index.retention_days} days, granularity {s.index.granularity}: {result.summary()}")
+    return 1 if result.warnings else 0
+
+
 def cmd_deadletter(args: argparse.Namespace) -> int:
     from brandpulse.deadletter import DeadLetter, Filter, list_dead_letters, print_table, replay
 
@@ -406,6 +465,11 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--from-beginning", action="store_true",
                     help="replay: re-offer dead letters already replayed (default: only new ones)")
     dl.set_defaults(func=cmd_deadletter)
+
+    ix = sub.add_parser("indices", help="mention indices: list | retention (delete expired, pre-create next)")
+    ix.add_argument("action", choices=["list", "retention"])
+    ix.add_argument("--dry-run", action="store_true", help="retention: show what would change, change nothing")
+    ix.set_defaults(func=cmd_indices)
 
     kb = sub.add_parser("kibana", help="load the bundled Kibana data views and dashboard (import)")
     kb.add_argument("action", choices=["import"])

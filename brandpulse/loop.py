@@ -107,6 +107,7 @@ class ConsumeLoop:
         poll_timeout_ms: int = 500,
         max_backoff: float = 30.0,
         after_commit: Callable[[], None] | None = None,
+        on_idle: Callable[[], StageResult] | None = None,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
@@ -117,6 +118,9 @@ class ConsumeLoop:
         self.poll_timeout_ms = poll_timeout_ms
         self.max_backoff = max_backoff
         self.after_commit = after_commit
+        # Time-driven work of a stage whose poll came back empty (the alert worker's clock tick):
+        # its outputs are produced and acknowledged, then after_commit runs, as for a batch.
+        self.on_idle = on_idle
         self._lag_checked = 0.0
 
     def run(self) -> None:
@@ -128,6 +132,8 @@ class ConsumeLoop:
             records = [r for batch in polled.values() for r in batch]
             self._report_lag()
             if not records:
+                if self.on_idle is not None:
+                    self._idle()
                 continue
             mine = [r for r in records if for_stage(r, stage)]
             if not mine:  # only replays meant for another stage: nothing to do but move on
@@ -156,6 +162,25 @@ class ConsumeLoop:
             self.metrics.processed.labels(stage).inc(len(mine) - len(result.failures))
             if self.after_commit:
                 self.after_commit()
+
+    def _idle(self) -> None:
+        assert self.on_idle is not None
+        result = self.on_idle()
+        backoff = 1.0
+        while result.outputs or result.failures:
+            try:
+                self._deliver(result)
+                break
+            except KafkaError as exc:
+                # The stage has moved on (its tick is written ahead): retry these outputs before
+                # anything else, or leave them to the restart, which re-derives them.
+                log.error("producing idle-time output failed, will retry", extra={"error": repr(exc)})
+                if self.stop.is_set:
+                    return
+                self._paused_wait(backoff)
+                backoff = min(self.max_backoff, backoff * 2)
+        if self.after_commit:
+            self.after_commit()
 
     def _deliver(self, result: StageResult) -> None:
         stage = self.handler.stage

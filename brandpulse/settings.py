@@ -151,6 +151,9 @@ class IndexSettings(_Section):
         "month", description="one mentions index per period of created_at"
     )
     retention_days: int = Field(400, ge=1, description="indices older than this are deleted")
+    maintenance_interval_seconds: float = Field(
+        3600.0, ge=0, description="index worker: retention + next index pre-created this often, and at start (0: off)"
+    )
     on_malformed: Literal["dead_letter", "skip", "fail"] = Field(
         "dead_letter", description="what to do with a document Elasticsearch rejects"
     )
@@ -162,6 +165,10 @@ class AlertSettings(_Section):
     min_negative: int | None = Field(None, ge=1, description="fewest negatives that may alert (preset if unset)")
     allowed_lateness_seconds: int = Field(600, ge=0, description="how late a mention may arrive and still count")
     cooldown_seconds: int = Field(3600, ge=0, description="quiet time after an alert resolves before a new one")
+    resolve_after_seconds: int = Field(600, ge=1, description="quiet time after a spike before its alert resolves")
+    idle_tick_seconds: float = Field(
+        5.0, ge=0, description="after this long without records, a caught-up partition's clock follows the wall clock (0: off)"
+    )
     warmup_hours: float | None = Field(None, ge=0, description="history a brand needs before it may alert (1 day)")
     per: tuple[Literal["lang", "source"], ...] = Field(
         (), description="also watch brand×language and/or brand×source series"
@@ -170,6 +177,10 @@ class AlertSettings(_Section):
     kibana_url: str | None = Field(None, description="base URL for the Kibana link in each alert")
     channels: tuple[dict[str, Any], ...] = Field((), description="Slack, Teams, webhook, email (alerts/CHANNELS.md)")
     routes: tuple[dict[str, Any], ...] = Field((), description="which alerts go to which channels")
+    digest: Literal["none", "hourly", "daily"] = Field("none", description="send a summary of each closed hour or UTC day")
+    digest_channels: tuple[str, ...] = Field(
+        (), description="channels that get the digest (empty: every enabled channel)"
+    )
 
 
 class WorkerSettings(_Section):

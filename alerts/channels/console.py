@@ -30,9 +30,10 @@ class ConsoleChannel(ChannelBase):
     def send(self, alert: dict[str, Any]) -> None:
         # Imported here, not at module level: alerts.worker imports this package to dispatch, so a
         # top-level import would be circular.
+        from alerts.digest import format_digest_console
         from alerts.worker import format_console
 
-        text = format_console(alert)
+        text = format_digest_console(alert) if alert.get("event") == "digest" else format_console(alert)
         # Looked up per call so that redirected/captured streams (tests, daemons) are honoured.
         stream = sys.stdout if self.opts.stream == "stdout" else sys.stderr
         with _WRITE_LOCK:

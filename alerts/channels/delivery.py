@@ -274,6 +274,17 @@ class Dispatcher:
         except Exception:
             log.exception("cannot route alert record", extra={"alert_id": alert.get("alert_id")})
             return []
+        return self._enqueue(alert, key, names)
+
+    def send_to(self, record: dict[str, Any], channels: Sequence[str]) -> list[str]:
+        """Queue ``record`` (a digest) for the named channels without routing; like :meth:`dispatch`,
+        each (channel, idempotency key) is sent once per delivery log. Returns the channels queued."""
+        if self._closed:
+            raise RuntimeError("dispatcher is closed")
+        record = copy.deepcopy(record)
+        return self._enqueue(record, idempotency_key(record), list(dict.fromkeys(channels)))
+
+    def _enqueue(self, alert: dict[str, Any], key: str, names: Sequence[str]) -> list[str]:
         queued = []
         now = self.clock()
         for name in names:

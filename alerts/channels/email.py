@@ -50,6 +50,10 @@ from .base import (
     top_mentions,
     window_minutes,
 )
+from .digest import email_html as email_digest_html
+from .digest import email_subject as email_digest_subject
+from .digest import email_text as email_digest_text
+from .digest import is_digest
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +216,8 @@ def build_message(alert: dict[str, Any], opts: EmailOptions, *, now: float) -> E
     key = idempotency_key(alert)
     domain = _domain(opts.sender)
     msg = EmailMessage(policy=_POLICY)
-    msg["Subject"] = subject(alert, opts.subject_prefix)
+    digest = is_digest(alert)
+    msg["Subject"] = email_digest_subject(alert, opts.subject_prefix) if digest else subject(alert, opts.subject_prefix)
     msg["From"] = opts.sender
     msg["To"] = ", ".join(opts.to)
     msg["Date"] = formatdate(now, usegmt=True)
@@ -225,8 +230,8 @@ def build_message(alert: dict[str, Any], opts: EmailOptions, *, now: float) -> E
     msg["X-BrandPulse-Event"] = one_line(alert.get("event"))
     msg["X-BrandPulse-Severity"] = one_line(alert.get("severity"))
     msg["X-BrandPulse-Idempotency-Key"] = one_line(key)
-    msg.set_content(text_body(alert, opts.max_mentions))
-    msg.add_alternative(html_body(alert, opts.max_mentions), subtype="html")
+    msg.set_content(email_digest_text(alert) if digest else text_body(alert, opts.max_mentions))
+    msg.add_alternative(email_digest_html(alert) if digest else html_body(alert, opts.max_mentions), subtype="html")
     return msg
 
 

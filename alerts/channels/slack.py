@@ -44,6 +44,8 @@ from .base import (
     str_list,
     top_mentions,
 )
+from .digest import is_digest
+from .digest import slack_payload as digest_slack_payload
 
 # Block Kit limits (api.slack.com/reference/block-kit): exceeding them makes Slack reject the whole
 # message with invalid_blocks, so every user-derived string is clipped below them.
@@ -106,6 +108,8 @@ class SlackOptions(ChannelOptions):
 
 def build_payload(alert: dict[str, Any], *, max_mentions: int = 3, mention: str | None = None,
                   mention_min_severity: str = "high") -> dict[str, Any]:
+    if is_digest(alert):
+        return digest_slack_payload(alert)
     brand = one_line(alert.get("brand")) or "?"
     label = severity_label(alert)
     emoji = status_emoji(alert)

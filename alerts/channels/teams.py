@@ -45,6 +45,8 @@ from .base import (
     top_mentions,
     wrapped_status,
 )
+from .digest import is_digest
+from .digest import teams_card as teams_digest_card
 
 CARD_VERSION = "1.4"
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -133,10 +135,10 @@ def build_card(alert: dict[str, Any], *, max_mentions: int = 3) -> dict[str, Any
 
 
 def build_payload(alert: dict[str, Any], *, max_mentions: int = 3) -> dict[str, Any]:
+    card = teams_digest_card(alert) if is_digest(alert) else build_card(alert, max_mentions=max_mentions)
     return {
         "type": "message",
-        "attachments": [{"contentType": CONTENT_TYPE, "contentUrl": None,
-                         "content": build_card(alert, max_mentions=max_mentions)}],
+        "attachments": [{"contentType": CONTENT_TYPE, "contentUrl": None, "content": card}],
     }
 
 

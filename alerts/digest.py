@@ -1,0 +1,242 @@
+"""The optional hourly or daily digest: per brand, the closed period's volume, negatives, negative
+share, alerts opened and top negative keywords, sent through the alert channels.
+
+Pure core, thin shell: :func:`closed_period` and :func:`build_digest` are pure (the alert part
+is :func:`alerts.detector.digest` over the period's alert events); :func:`fetch_period` reads the
+numbers from Elasticsearch (the mentions alias and the alerts index the indexer writes);
+:class:`DigestJob` is the APScheduler job in the alert worker.
+
+Once per (period, channel): the record's ``idempotency_key`` is ``digest:<period>:<start>``, and
+the dispatcher's delivery log (the compacted state topic) records each channel's delivery, so a
+restarted worker, or another worker that took over, skips what was sent. Only the worker that
+owns partition 0 of the enriched topic sends, so scaled-out workers do not all send it.
+
+>>> start, end = closed_period(datetime(2026, 3, 1, 12, 7, tzinfo=UTC), "hourly")
+>>> start.isoformat(), end.isoformat()
+('2026-03-01T11:00:00+00:00', '2026-03-01T12:00:00+00:00')
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from alerts.detector import SEVERITIES, AlertEvent, digest
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+    from alerts.channels import Dispatcher
+
+log = logging.getLogger(__name__)
+
+Period = Literal["hourly", "daily"]
+PERIOD_SECONDS: dict[str, int] = {"hourly": 3600, "daily": 86400}
+
+
+def closed_period(now: datetime, period: Period) -> tuple[datetime, datetime]:
+    """The latest whole UTC hour or day that ended at or before ``now``: ``[start, end)``."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    seconds = PERIOD_SECONDS[period]
+    end_ts = int(now.timestamp()) // seconds * seconds
+    end = datetime.fromtimestamp(end_ts, UTC)
+    return end - timedelta(seconds=seconds), end
+
+
+@dataclass(frozen=True)
+class BrandVolume:
+    """One brand's mentions in the period (from the index): all, negative, top negative keywords."""
+
+    brand: str
+    volume: int
+    negative: int
+    top_keywords: tuple[str, ...] = ()
+
+
+def digest_key(period: Period, start: datetime) -> str:
+    return f"digest:{period}:{start.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
+
+
+def build_digest(period: Period, start: datetime, end: datetime, volumes: Iterable[BrandVolume],
+                 events: Iterable[AlertEvent]) -> dict[str, Any]:
+    """The digest record every channel renders: JSON-ready, one row per brand (busiest first)."""
+    in_period = [e for e in events if start <= (e.emitted_at or e.window_end) < end]
+    alerts: dict[str, dict[str, Any]] = {}
+    for entry in digest(in_period, PERIOD_SECONDS[period]):
+        brand = entry.key.split("|", 1)[0]
+        row = alerts.setdefault(brand, {"opened": 0, "ids": {}, "sev": 0, "peak": 0})
+        row["opened"] += entry.opened
+        row["ids"].update(dict.fromkeys(entry.alert_ids))
+        row["sev"] = max(row["sev"], SEVERITIES.index(entry.max_severity))
+        row["peak"] = max(row["peak"], entry.peak_negative)
+    rows: dict[str, dict[str, Any]] = {}
+    for v in volumes:
+        rows[v.brand] = {"brand": v.brand, "volume": v.volume, "negative": v.negative,
+                         "negative_share": round(v.negative / v.volume, 4) if v.volume else 0.0,
+                         "top_keywords": list(v.top_keywords)}
+    for brand in alerts:
+        rows.setdefault(brand, {"brand": brand, "volume": 0, "negative": 0, "negative_share": 0.0,
+                                "top_keywords": []})
+    for brand, row in rows.items():
+        a = alerts.get(brand)
+        row["alerts_opened"] = a["opened"] if a else 0
+        row["alert_ids"] = list(a["ids"]) if a else []
+        row["worst_severity"] = SEVERITIES[a["sev"]] if a else "none"
+        row["peak_negative"] = a["peak"] if a else 0
+    ordered = sorted(rows.values(), key=lambda r: (-r["alerts_opened"], -r["volume"], r["brand"]))
+    volume = sum(r["volume"] for r in ordered)
+    opened = sum(r["alerts_opened"] for r in ordered)
+    label = "Hourly" if period == "hourly" else "Daily"
+    return {
+        "event": "digest",
+        "digest": period,
+        "period_start": start.isoformat(),
+        "period_end": end.isoformat(),
+        "idempotency_key": digest_key(period, start),
+        "title": f"{label} digest {fmt_period(start, end)}",
+        "summary": f"{volume:,} mentions across {len(ordered)} brand{'s' if len(ordered) != 1 else ''}, "
+                   f"{opened} alert{'s' if opened != 1 else ''} opened",
+        "brands": ordered,
+    }
+
+
+def fmt_period(start: datetime, end: datetime) -> str:
+    if end - start >= timedelta(days=1):
+        return f"{start:%Y-%m-%d} (UTC)"
+    return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC"
+
+
+def brand_line(row: Mapping[str, Any]) -> str:
+    """``Acme: 1,204 mentions · 180 negative (15%) · 1 alert opened (high) · keywords: refund, delay``."""
+    parts = [f"{row['volume']:,} mentions", f"{row['negative']:,} negative ({row['negative_share'] * 100:.0f}%)"]
+    n = row["alerts_opened"]
+    if n:
+        parts.append(f"{n} alert{'s' if n != 1 else ''} opened ({row['worst_severity']})")
+    if row.get("top_keywords"):
+        parts.append("keywords: " + ", ".join(row["top_keywords"]))
+    return f"{row['brand']}: " + " · ".join(parts)
+
+
+def format_digest_console(record: Mapping[str, Any]) -> str:
+    lines = [f"DIGEST {record['title']}: {record['summary']}"]
+    lines += [f"  {brand_line(r)}" for r in record["brands"]]
+    if not record["brands"]:
+        lines.append("  no mentions")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ Elasticsearch
+
+
+def fetch_period(es: Elasticsearch, prefix: str, start: datetime, end: datetime
+                 ) -> tuple[list[BrandVolume], list[AlertEvent]]:
+    """Per-brand counts from the mentions alias and the period's alert events from the alerts index."""
+    rng = {"gte": start.isoformat(), "lt": end.isoformat()}
+    res = es.options(ignore_status=404).search(
+        index=f"{prefix}-mentions", size=0, query={"range": {"created_at": rng}},
+        aggs={"brands": {"terms": {"field": "brand", "size": 1000},
+                         "aggs": {"neg": {"filter": {"term": {"enrichment.sentiment.label": "negative"}},
+                                          "aggs": {"kw": {"terms": {"field": "enrichment.keywords", "size": 5}}}}}}},
+    )
+    volumes = []
+    for b in (res.get("aggregations") or {}).get("brands", {}).get("buckets", []):
+        kws = tuple(k["key"] for k in b["neg"]["kw"]["buckets"])
+        volumes.append(BrandVolume(str(b["key"]), int(b["doc_count"]), int(b["neg"]["doc_count"]), kws))
+    hits = es.options(ignore_status=404).search(
+        index=f"{prefix}-alerts", size=10_000, query={"range": {"raised_at": rng}},
+        sort=[{"raised_at": "asc"}],
+    )
+    events = [alert_event(h["_source"]) for h in (hits.get("hits") or {}).get("hits", [])]
+    return volumes, [e for e in events if e is not None]
+
+
+def alert_event(doc: Mapping[str, Any]) -> AlertEvent | None:
+    """An alert record (alerts topic / index) back as the detector's event, for ``digest()``."""
+    try:
+        return AlertEvent.from_dict({
+            "kind": doc["event"], "alert_id": doc["alert_id"], "key": doc.get("key") or doc["brand"],
+            "severity": doc.get("severity") or "none", "window_start": doc["window_start"],
+            "window_end": doc["window_end"], "observed_negative": int(doc.get("observed_negative") or 0),
+            "expected_negative": float(doc.get("expected_negative") or 0.0),
+            "observed_total": int(doc.get("observed_total") or 0),
+            "expected_total": float(doc.get("expected_total") or 0.0),
+            "negative_share": float(doc.get("negative_share") or 0.0),
+            "expected_share": float(doc.get("expected_share") or 0.0), "score": float(doc.get("score") or 0.0),
+            "p_value": float(doc.get("p_value") or 1.0), "reason": str(doc.get("reason") or ""),
+            "seq": int(doc.get("seq") or 0), "emitted_at": doc.get("emitted_at") or doc.get("raised_at"),
+        })
+    except (KeyError, TypeError, ValueError):
+        log.warning("skipping an alert document the digest cannot read", extra={"alert_id": doc.get("alert_id")})
+        return None
+
+
+# ------------------------------------------------------------------ the scheduled job
+
+
+class DigestJob:
+    """Checks every minute whether a period has closed (plus ``delay`` for late mentions to be
+    indexed) and, if this worker is the sender, sends that period's digest once per channel.
+
+    ``fetch(start, end)`` returns the period's volumes and events (:func:`fetch_period` in the
+    worker); ``channels`` are the digest's channel names; ``console`` prints it too.
+    """
+
+    def __init__(self, period: Period, dispatcher: Dispatcher | None, channels: Sequence[str],
+                 fetch: Callable[[datetime, datetime], tuple[list[BrandVolume], list[AlertEvent]]], *,
+                 is_sender: Callable[[], bool] = lambda: True, console: Callable[[str], None] | None = None,
+                 delay: timedelta = timedelta(minutes=5), clock: Callable[[], datetime] | None = None) -> None:
+        self.period = period
+        self.dispatcher = dispatcher
+        self.channels = list(channels)
+        self.fetch = fetch
+        self.is_sender = is_sender
+        self.console = console
+        self.delay = delay
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._done: set[str] = set()  # periods this process already handled
+        self._lock = threading.Lock()
+        self._scheduler: Any = None
+
+    def run_once(self) -> dict[str, Any] | None:
+        """Send the latest closed period's digest unless already handled; return the record sent."""
+        start, end = closed_period(self.clock() - self.delay, self.period)
+        key = digest_key(self.period, start)
+        with self._lock:
+            if key in self._done or not self.is_sender():
+                return None
+        volumes, events = self.fetch(start, end)
+        record = build_digest(self.period, start, end, volumes, events)
+        if self.console is not None:
+            self.console(format_digest_console(record))
+        if self.dispatcher is not None and self.channels:
+            # Another worker may have sent it before a rebalance made this one the sender.
+            self.dispatcher.delivery_log.load()
+            queued = self.dispatcher.send_to(record, self.channels)
+            log.info("digest queued", extra={"period_start": record["period_start"], "channels": queued})
+        with self._lock:
+            self._done.add(key)  # only now: a failed fetch is tried again at the next check
+        return record
+
+    def _safe_run(self) -> None:
+        try:
+            self.run_once()
+        except Exception:
+            log.exception("digest failed; the next check tries the next period")
+
+    def start(self) -> None:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self._scheduler.add_job(self._safe_run, "interval", seconds=60, id="alerts-digest", replace_existing=True,
+                                coalesce=True, max_instances=1, misfire_grace_time=60,
+                                next_run_time=datetime.now(UTC) + timedelta(seconds=5))
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
