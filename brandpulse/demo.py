@@ -164,9 +164,11 @@ def run_demo(*, config: str, keep_running: bool = False, timeout: float = 600.0)
     with Path(log_path).open("ab") as logfile:
         sup = Supervisor(config=config, stderr=logfile)
         sup.start()
-        pushed = push_webhook(s)
-        if pushed:
-            print(f"== pushed {pushed} support-desk posts to the demo webhook (HMAC-signed)", flush=True)
+        # The support desk pushes its posts once the replayed history is through every stage.
+        # They are live (timestamped on arrival), so pushing them first would move each brand's
+        # stream clock to "now" and make the replay's last 20 minutes — the burst — later than
+        # alerts.allowed_lateness_seconds: the detector would rightly drop them as late.
+        pushed: int | None = None
         es = make_es(s.elasticsearch)
         store = StateStore(s)
         stable = 0
@@ -183,6 +185,12 @@ def run_demo(*, config: str, keep_running: bool = False, timeout: float = 600.0)
                       flush=True)
                 # Lag 0 on every group means each record was indexed or dead-lettered.
                 done = c["ingested"] > 0 and feeds_finished(s, store) and caught_up(s)
+                if done and pushed is None:
+                    pushed = push_webhook(s)
+                    if pushed:
+                        print(f"== pushed {pushed} support-desk posts to the demo webhook (HMAC-signed)", flush=True)
+                    stable, last = 0, {}
+                    continue
                 stable = stable + 1 if done and c == last else 0
                 last = c
                 if stable >= 2:
