@@ -11,10 +11,13 @@ import hashlib
 import hmac
 import json
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from kafka.errors import KafkaError
@@ -110,6 +113,70 @@ def push_webhook(s: Settings, timeout: float = 90.0) -> int:
     return int(resp.json().get("accepted", 0))
 
 
+DEMO_HOOK = "demo-alert-hook"  # the alerts.channels entry the demo serves itself
+
+
+class AlertHook:
+    """The demo's stand-in for the team's automation endpoint: a local HTTP server that receives
+    the alert worker's signed webhook channel, checks every signature the way a real receiver
+    must (alerts.channels.webhook.verify_signature) and prints what arrived."""
+
+    def __init__(self, s: Settings) -> None:
+        from alerts.channels import validate_channel_options
+
+        spec = next((c for c in s.alerts.channels if c.get("name") == DEMO_HOOK and c.get("kind") == "webhook"), None)
+        self.received: list[dict[str, Any]] = []
+        self.bad_signatures = 0
+        self._server: ThreadingHTTPServer | None = None
+        if spec is None:
+            return
+        opts: Any = validate_channel_options("webhook", {k: v for k, v in spec.items()
+                                                         if k not in ("name", "kind", "enabled")})
+        self.key = opts.secret.resolve(Path(s.base_dir)).get_secret_value().encode()
+        url = urlsplit(str(opts.url))
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                from alerts.channels.webhook import verify_signature
+
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                ok = verify_signature(hook.key, body, self.headers.get("X-BrandPulse-Timestamp", ""),
+                                      self.headers.get("X-BrandPulse-Signature", ""))
+                self.send_response(200 if ok else 401)
+                self.end_headers()
+                if not ok:
+                    hook.bad_signatures += 1
+                    print("   ! demo webhook: rejected a request with a bad signature", flush=True)
+                    return
+                alert = json.loads(body)
+                hook.received.append(alert)
+                print(f"== local webhook {url.path} got alert {alert.get('alert_id')} "
+                      f"({alert.get('event')}, {alert.get('severity')}, {alert.get('brand')}); signature verified",
+                      flush=True)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer((url.hostname or "127.0.0.1", url.port or 80), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True, name="demo-alert-hook").start()
+        self.url = url.geturl()
+
+    @property
+    def enabled(self) -> bool:
+        return self._server is not None
+
+    def wait_for(self, n: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.enabled and len(self.received) < n and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
 def counts(s: Settings, es: Any) -> dict[str, int]:
     prefix = s.elasticsearch.index_prefix
     es.indices.refresh(index=f"{mentions_alias(prefix)}*,{alerts_index(prefix)}", ignore_unavailable=True,
@@ -161,6 +228,9 @@ def run_demo(*, config: str, keep_running: bool = False, timeout: float = 600.0)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"== starting workers (ingest, enrich, index, alerts); their logs: {log_path}", flush=True)
     print("== alerts appear below as the alert worker raises them", flush=True)
+    hook = AlertHook(s)
+    if hook.enabled:
+        print(f"== a local webhook receives the signed alerts: {hook.url}", flush=True)
     with Path(log_path).open("ab") as logfile:
         sup = Supervisor(config=config, stderr=logfile)
         sup.start()
@@ -198,15 +268,19 @@ def run_demo(*, config: str, keep_running: bool = False, timeout: float = 600.0)
                 if elapsed > timeout:
                     print(f"demo: not finished after {timeout:.0f}s; see {log_path}", file=sys.stderr)
                     return 1
+            hook.wait_for(last.get("alerts", 0))  # channel delivery runs after the commit
         finally:
             store.close()
             if not keep_running:
                 sup.stop()
-    _summary(s, last, time.monotonic() - t0, config, keep_running)
+    _summary(s, last, time.monotonic() - t0, config, keep_running, hook)
+    if not keep_running:
+        hook.close()
     return 0
 
 
-def _summary(s: Settings, c: dict[str, int], elapsed: float, config: str, keep_running: bool) -> None:
+def _summary(s: Settings, c: dict[str, int], elapsed: float, config: str, keep_running: bool,
+             hook: AlertHook) -> None:
     es = make_es(s.elasticsearch)
     prefix = s.elasticsearch.index_prefix
     events = es.search(index=alerts_index(prefix), size=100, sort=[{"window_start": "asc"}],
@@ -231,6 +305,9 @@ def _summary(s: Settings, c: dict[str, int], elapsed: float, config: str, keep_r
         print(f"     - {last.get('brand')} [{last.get('severity')}] {alert_id}: "
               + " → ".join(f"{e['event']} ({e['observed_negative']} negative in "
                            f"{s.alerts.bucket_seconds // 60} min)" for e in evs))
+    if hook.enabled:
+        print(f"   at the local webhook {len(hook.received):>4}   (signed alert events received and verified; "
+              f"{hook.bad_signatures} bad signatures)")
     print("   by brand:     " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["b"]["buckets"]))
     print("   by sentiment: " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["s"]["buckets"]))
     print("   by language:  " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["l"]["buckets"]))

@@ -188,4 +188,7 @@ def build_dispatcher(config: ChannelsConfig | Mapping[str, Any], *, base_dir: Pa
                 if callable(closer):
                     closer()
             raise ChannelConfigError(f"channels[{i}]" + (f".{exc.key}" if exc.key else ""), exc.message) from exc
-    return Dispatcher(built, cfg.routes, delivery_log, **dispatcher_options)
+    # No routes at all: every enabled channel gets every alert (a channel configured and never
+    # routed would otherwise stay silent without a word). Any route turns this default off.
+    routes = cfg.routes or ((Route(channels=tuple(b.name for b in built)),) if built else ())
+    return Dispatcher(built, routes, delivery_log, **dispatcher_options)

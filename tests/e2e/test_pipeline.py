@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -78,6 +79,14 @@ def test_demo_command_indexes_exactly_the_expected_mentions_and_alerts_on_the_bu
         # the printed summary is what Elasticsearch holds
         assert f"indexed             {indexed:>6}" in proc.stdout
         assert "ALERT [" in proc.stdout and "Nimbus Air" in proc.stdout
+        # ...and every alert event reached the demo's local webhook, signed and verified, once.
+        events = re.search(r"events on \S+: (\d+)", proc.stdout)
+        hook = re.search(r"at the local webhook +(\d+) +\(signed alert events received and verified; (\d+) bad",
+                         proc.stdout)
+        assert events and hook, proc.stdout[-3000:]
+        assert int(hook.group(1)) == int(events.group(1)) == len(alerts) >= 1
+        assert hook.group(2) == "0"
+        assert "signature verified" in proc.stdout
     finally:
         _cleanup(s)
 

@@ -1,0 +1,27 @@
+"""Channels without any route are not silently idle: with no routes, every enabled channel gets
+every alert; one route switches that default off."""
+
+from __future__ import annotations
+
+from alerts.channels import build_dispatcher, route
+
+ALERT = {"alert_id": "a1", "seq": 0, "event": "opened", "severity": "low", "brand": "Acme"}
+CHANNELS = [{"name": "one", "kind": "console"}, {"name": "two", "kind": "console"},
+            {"name": "off", "kind": "console", "enabled": False}]
+
+
+def test_no_routes_means_every_enabled_channel() -> None:
+    d = build_dispatcher({"channels": CHANNELS, "routes": []})
+    try:
+        assert route(ALERT, d.routes) == ["one", "two"]
+    finally:
+        d.close(timeout=1)
+
+
+def test_any_route_replaces_the_default() -> None:
+    d = build_dispatcher({"channels": CHANNELS, "routes": [{"brands": ["Globex"], "channels": ["one"]}]})
+    try:
+        assert route(ALERT, d.routes) == []
+        assert route({**ALERT, "brand": "Globex"}, d.routes) == ["one"]
+    finally:
+        d.close(timeout=1)
