@@ -373,6 +373,12 @@ def _check_plugins(settings: Settings, shown: str) -> None:
             problems.append((f"alerts.{exc.key}", exc.message))
         except ValidationError as exc:
             problems.extend((f"alerts.{key}", msg) for key, msg in _problems(exc))
+    names = {str(c.get("name")) for c in settings.alerts.channels}
+    for i, name in enumerate(settings.alerts.digest_channels):
+        if name not in names:
+            known = ", ".join(sorted(names)) or "none configured"
+            problems.append((f"alerts.digest_channels[{i}]",
+                             f"no channel named {name!r} (known: {known}); add it under alerts.channels or drop it"))
     if problems:
         raise ConfigError(shown, problems)
 

@@ -49,6 +49,8 @@ def test_env_overrides_connection_settings_and_secret_files(tmp_path: Path) -> N
         ("brands: [{name: Acme}]\nfeeds: [{name: f, kind: nope}]\n", "feeds[0].kind", "unknown feed kind"),
         ("brands: [{name: Acme, query: '(acme OR'}]\n", "brands[0].query", "^"),
         ("brands: [{name: Acme]\n", "line 1", "not valid YAML"),
+        ("brands: [{name: Acme}]\nalerts: {digest: daily, digest_channels: [slak], channels: [{name: slack, kind: console}]}\n",
+         "alerts.digest_channels[0]", "no channel named 'slak' (known: slack)"),
     ],
 )
 def test_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str, needle: str) -> None:
