@@ -77,6 +77,8 @@ _DISPERSION_PRIOR_BUCKETS = 20.0
 # Per-key float32 array layout: daily num/den, weekly num/den, hourly negative/total sums.
 _DN, _DD, _WN, _WD, _SN, _ST = 0, 24, 48, 216, 384, 408
 _PROF_LEN = 432
+# Sub-buckets per bucket in the straddling-window histogram (20 s for 5-minute buckets).
+_SUB = 15
 
 
 def _log10_sf(z: float) -> float:
@@ -487,6 +489,7 @@ class _Key:
         "day",
         "ended_upto",
         "ep",
+        "hist",
         "late",
         "lvl",
         "manual",
@@ -506,6 +509,9 @@ class _Key:
         self.manual = manual
         self.closed_upto: int | None = None
         self.open: dict[int, list[int]] = {}
+        # Sub-bucket counts (totals, then negatives) of the current and previous bucket only,
+        # for the early window that straddles the bucket boundary.
+        self.hist: dict[int, array] = {}
         self.n = 0
         self.lvl = 0.0
         self.prof = array("f", bytes(4 * _PROF_LEN))
@@ -634,6 +640,8 @@ class NegativeSpikeDetector:
         self._dirty: dict[str, None] = {}
         self._episodes: dict[str, None] = {}
         self._clock: float | None = None
+        # Oldest bucket whose sub-bucket histogram is kept: the one before the clock's bucket.
+        self._hist_min: int | None = None
         self._close_before: int | None = None
         self._active: set[int] = set()
         self._last_active: int | None = None
@@ -653,7 +661,8 @@ class NegativeSpikeDetector:
             if count < 0:
                 raise ValueError("count must be >= 0")
             return
-        idx = math.floor(_ts(event_time, "event_time") / self._b)
+        ts = _ts(event_time, "event_time")
+        idx = math.floor(ts / self._b)
         st = self._keys.get(key)
         if st is None:
             st = self._new_key(key, manual=False)
@@ -669,6 +678,21 @@ class NegativeSpikeDetector:
         cell[0] += count
         if negative:
             cell[1] += count
+        hist = st.hist
+        h = hist.get(idx)
+        if h is None:
+            hmin = self._hist_min
+            if hmin is None or idx >= hmin:
+                if hist and hmin is not None:
+                    for old in [i for i in hist if i < hmin]:
+                        del hist[old]
+                h = hist[idx] = array("i", bytes(8 * _SUB))
+        if h is not None:
+            sub = int((ts - idx * self._b) * _SUB // self._b)
+            sub = 0 if sub < 0 else (_SUB - 1 if sub >= _SUB else sub)
+            h[sub] += count
+            if negative:
+                h[_SUB + sub] += count
         self._dirty[key] = None
         self._active.add(idx)
 
@@ -687,6 +711,7 @@ class NegativeSpikeDetector:
             self._clock = now_ts
         clock = self._clock
         b = self._b
+        self._hist_min = math.floor(clock / b) - 1
         events: list[AlertEvent] = []
         close_before = math.floor((clock - self.config.allowed_lateness_seconds) / b)
         if self._close_before is None or close_before > self._close_before:
@@ -696,6 +721,8 @@ class NegativeSpikeDetector:
             self._dirty.clear()
             return events
         now_idx = math.floor(clock / b)
+        # The straddling window is only tried once the bucket itself is hot (see _evaluate_straddle).
+        straddle_score = self._close_s / (self._close_s + self._open_s)
         todo = dict.fromkeys(self._dirty)
         todo.update(self._episodes)
         self._dirty.clear()
@@ -722,6 +749,10 @@ class NegativeSpikeDetector:
                     events.extend(res.events)
                 if collect is not None:
                     collect.append(res)
+                if not ended and res.score >= straddle_score and idx - 1 in st.hist:
+                    wev = self._evaluate_straddle(key, st, idx, tot, neg, frac, clock, res.score)
+                    if wev:
+                        events.extend(wev)
             if st.ended_upto is None or now_idx > st.ended_upto:
                 st.ended_upto = now_idx
         return events
@@ -871,6 +902,7 @@ class NegativeSpikeDetector:
         g = state["global"]
         if g["clock"] is not None and (self._clock is None or g["clock"] > self._clock):
             self._clock = float(g["clock"])
+            self._hist_min = math.floor(self._clock / self._b) - 1
         if g["close_before"] is not None and (
             self._close_before is None or g["close_before"] > self._close_before
         ):
@@ -913,6 +945,7 @@ class NegativeSpikeDetector:
             "day": st.day,
             "eu": st.ended_upto,
             "o": [[i, c[0], c[1]] for i, c in sorted(st.open.items())],
+            **({"h": [[i, *h] for i, h in sorted(st.hist.items())]} if st.hist else {}),
             "k": [st.late, st.suppressed, st.supp_idx, st.cool_until, st.cool_sev, st.cool_peak],
             "rb": st.rb,
             "ep": None
@@ -942,6 +975,12 @@ class NegativeSpikeDetector:
         st.day = rec["day"]
         st.ended_upto = rec["eu"]
         st.open = {int(i): [int(t), int(n)] for i, t, n in rec["o"]}
+        # Snapshots taken before the straddling window have no "h": the window then starts with
+        # the next bucket, exactly as a detector that had just been created.
+        for row in rec.get("h") or ():
+            if len(row) != 2 * _SUB + 1:
+                raise ValueError("corrupt detector state: sub-bucket histogram has the wrong length")
+            st.hist[int(row[0])] = array("i", (int(x) for x in row[1:]))
         st.late, st.suppressed, st.supp_idx, st.cool_until, st.cool_sev, st.cool_peak = (
             int(x) for x in rec["k"]
         )
@@ -969,6 +1008,7 @@ class NegativeSpikeDetector:
         self, close_before: int, clock: float, events: list[AlertEvent], collect: list[BucketResult] | None
     ) -> None:
         gap_cache: dict[int, int | None] = {}
+        hmin = self._hist_min
         if self._sorted_keys is None:
             self._sorted_keys = sorted(self._keys)
         for key in self._sorted_keys:
@@ -1004,6 +1044,10 @@ class NegativeSpikeDetector:
             if start < close_before:
                 st.closed_upto = close_before
                 self._changed[key] = None
+            hist = st.hist
+            if hist and hmin is not None:
+                for old in [i for i in hist if i < hmin]:
+                    del hist[old]
         closed = [i for i in self._active if i < close_before]
         if closed:
             top = max(closed)
@@ -1299,6 +1343,111 @@ class NegativeSpikeDetector:
             ),
         )
 
+    def _evaluate_straddle(
+        self,
+        key: str,
+        st: _Key,
+        idx: int,
+        tot: int,
+        neg: int,
+        frac: float,
+        now_ts: float,
+        bucket_score: float,
+    ) -> tuple[AlertEvent, ...]:
+        """Early test of a window that straddles the boundary: the previous bucket's tail + ``idx`` so far.
+
+        The tail is the last ``max(frac, early_min_fraction)`` of the previous bucket, rounded up
+        to whole sub-buckets and trimmed so the window is at most one bucket long: a fixed rule,
+        not a search, so it adds one test per evaluation.  Its expectation is the two buckets'
+        expectations over the parts covered, floored like a partial bucket, and it runs the same
+        tests and gates as the early evaluation.  It is only tried when the bucket's own early
+        evaluation is already hot (at the close threshold), and only reaches the lifecycle when
+        it is hot and beats the bucket's own score, so it opens or feeds the key's one episode;
+        closed-bucket evaluation and learning never see it.
+        """
+        h = st.hist.get(idx - 1)
+        # The spike must already show in the bucket itself (at the close threshold): the tail only
+        # adds evidence.  This keeps the previous bucket's batches and noise from opening alone.
+        own = bucket_score * self._open_s / (1.0 - bucket_score)
+        if h is None or st.n < self._warmup or own < self._close_s:
+            return ()
+        b = self._b
+        first = math.ceil(frac * _SUB - 1e-9)  # the window stays within one bucket length
+        if first >= _SUB:
+            return ()
+        mu_t1, mu_n1, *_ = self._expect(st, idx - 1)
+        mu_t0, mu_n0, _p, _de, _we, _hod, _how, tp = self._expect(st, idx)
+        # The tail is as long as the bucket's elapsed part (at least early_min_fraction), so the
+        # window is twice the evidence of the bucket alone; it is one bucket long at most.
+        j0 = _SUB - math.ceil(max(frac, self._early_min) * _SUB - 1e-9)
+        if j0 < first:
+            j0 = first
+        if j0 >= _SUB:
+            return ()
+        g = (_SUB - j0) / _SUB
+        neg_w = neg + sum(h[_SUB + j0 : 2 * _SUB])
+        if neg_w < self._min_neg:
+            return ()
+        tot_w = tot + sum(h[j0:_SUB])
+        w = g + frac
+        scale = self._early_min / w if w < self._early_min else 1.0
+        m = (g * mu_n1 + frac * mu_n0) * scale
+        mt = (g * mu_t1 + frac * mu_t0) * scale
+        if m < _MU_FLOOR:
+            m = _MU_FLOOR
+        p0 = m / mt if mt > 0.0 else self.config.prior_negative_share
+        # Dispersions as the early evaluation of bucket ``idx`` uses them.
+        pd = self._prior_disp
+        kp = _DISPERSION_PRIOR_BUCKETS * mu_n0 * mu_n0
+        den = st.ad + kp
+        alpha = (st.an + pd * kp) / den if den > 1e-12 else pd
+        if alpha < self._min_disp:
+            alpha = self._min_disp
+        z_c = (neg_w - m) / math.sqrt(m + alpha * m * m)
+        z_s = -1.0
+        phi = 1.0
+        if tot_w > 0 and 0.0 < p0 < 0.999:
+            q = p0 * (1.0 - p0)
+            psd = self._prior_sdisp
+            kr = _DISPERSION_PRIOR_BUCKETS * mu_t0 * mu_t0 * q
+            rden = st.rd + kr
+            rho = (st.rn + psd * kr) / rden if rden > 1e-12 else psd
+            if rho < self._min_sdisp:
+                rho = self._min_sdisp
+            phi = 1.0 + (tot_w - 1) * rho + tot_w / tp
+            z_s = (neg_w - tot_w * p0) / math.sqrt(tot_w * q * phi)
+        if z_c < _FAST_Z and z_s < _FAST_Z:
+            return ()  # below every close threshold
+        s_c = (nb_surprise(neg_w, m, alpha) if z_c >= _FAST_Z else -_log10_sf(z_c)) - _LOG10_2
+        s_s = (share_surprise(neg_w, tot_w, p0, phi) if z_s >= _FAST_Z else -_log10_sf(z_s)) - _LOG10_2
+        s_raw = s_c if s_c > s_s else s_s
+        ratio_c = neg_w / m
+        share = neg_w / tot_w if tot_w > 0 else 0.0
+        ratio_s = share / p0 if p0 > 0.0 else 0.0
+        cap = self._gate_cap
+        min_ratio = self._min_ratio
+        g_c = s_c if ratio_c >= min_ratio else (s_c if s_c < cap else cap)
+        g_s = s_s if ratio_s >= min_ratio else (s_s if s_s < cap else cap)
+        if g_c >= g_s:
+            s, ratio = g_c, ratio_c
+        else:
+            s, ratio = g_s, ratio_s
+        open_s = self._open_s
+        score = s / (s + open_s)
+        if s < self._close_s or score <= bucket_score:
+            return ()
+        p_value = 2.0 * 10.0 ** -(s_raw + _LOG10_2) if s_raw > 0.0 else 1.0
+        if p_value > 1.0:
+            p_value = 1.0
+        sev = 0
+        if s >= open_s:
+            sev = 1
+            for extra, rung_ratio in _SEVERITY_RUNGS:
+                if s >= open_s + extra and ratio >= rung_ratio:
+                    sev += 1
+        window = (idx, frac, tot_w, neg_w, m, mt, share, p0, score, p_value, ratio)
+        return self._lifecycle(key, st, window, s, sev, False, now_ts, g * b)
+
     def _lifecycle(
         self,
         key: str,
@@ -1308,10 +1457,12 @@ class NegativeSpikeDetector:
         sev: int,
         ended: bool,
         now_ts: float,
+        lead: float = 0.0,
     ) -> tuple[AlertEvent, ...]:
+        # ``lead``: seconds the window reaches back before its bucket (a straddling window).
         idx, frac, tot, neg, m, mt, _share, p0, score, p_value, _ratio = window
         ep = st.ep
-        peak = [float(neg), m, float(tot), mt, p0, score, p_value, float(idx), frac]
+        peak = [float(neg), m, float(tot), mt, p0, score, p_value, float(idx), frac + lead / self._b]
         if ep is None:
             if s < self._open_s:
                 return ()
@@ -1329,7 +1480,14 @@ class NegativeSpikeDetector:
             self._episodes[key] = None
             return (
                 self._event(
-                    "opened", key, ep, window, sev, now_ts, self._describe(key, "opened", window, sev)
+                    "opened",
+                    key,
+                    ep,
+                    window,
+                    sev,
+                    now_ts,
+                    self._describe(key, "opened", window, sev, lead),
+                    lead,
                 ),
             )
         out: list[AlertEvent] = []
@@ -1350,7 +1508,14 @@ class NegativeSpikeDetector:
                 ep.ref = neg
             out.append(
                 self._event(
-                    "updated", key, ep, window, sev, now_ts, self._describe(key, "escalated", window, sev)
+                    "updated",
+                    key,
+                    ep,
+                    window,
+                    sev,
+                    now_ts,
+                    self._describe(key, "escalated", window, sev, lead),
+                    lead,
                 )
             )
         elif (
@@ -1387,6 +1552,7 @@ class NegativeSpikeDetector:
         sev: int,
         now_ts: float,
         reason: str,
+        lead: float = 0.0,
     ) -> AlertEvent:
         idx, frac, tot, neg, m, mt, share, p0, score, p_value, _ratio = window
         start = idx * self._b
@@ -1395,7 +1561,7 @@ class NegativeSpikeDetector:
             alert_id=ep.alert_id,
             key=key,
             severity=SEVERITIES[sev],
-            window_start=_dt(start),
+            window_start=_dt(start - lead),
             window_end=_dt(start + frac * self._b),
             observed_negative=neg,
             expected_negative=m,
@@ -1452,20 +1618,23 @@ class NegativeSpikeDetector:
         what: str,
         window: tuple[int, float, int, int, float, float, float, float, float, float, float],
         sev: int,
+        lead: float = 0.0,
     ) -> str:
         _idx, frac, tot, neg, m, _mt, share, p0, _score, _p, _ratio = window
         b = self._b
-        if frac < 1.0:
+        if lead > 0.0:
+            span = f"the last {(frac * b + lead) / 60:.1f} min (across two {b / 60:.0f}-min windows)"
+        elif frac < 1.0:
             span = f"the first {frac * b / 60:.1f} min of a {b / 60:.0f}-min window"
         else:
             span = f"{b / 60:.0f} min"
-        lead = {
+        head = {
             "opened": f"{key}: negative spike ({SEVERITIES[sev]})",
             "escalated": f"{key}: negative spike escalated to {SEVERITIES[sev]}",
             "growing": f"{key}: negative spike still growing ({SEVERITIES[sev]})",
         }[what]
         return (
-            f"{lead}: {neg} negative mentions in {span} vs {_fmt_count(m)} expected "
+            f"{head}: {neg} negative mentions in {span} vs {_fmt_count(m)} expected "
             f"({neg / m:.1f}x); negative share {share:.0%} vs usual {p0:.0%} of {tot} mentions."
         )
 
