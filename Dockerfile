@@ -42,6 +42,7 @@ COPY ingest ./ingest
 COPY enrich ./enrich
 COPY index ./index
 COPY alerts ./alerts
+COPY app ./app
 RUN pip install -c /tmp/constraints.txt . \
  && pip check
 

@@ -27,6 +27,7 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # pytest exits 5 when it collected nothing: for this project that means a broken test
 # layout, so it fails the run instead of passing silently.

@@ -12,15 +12,14 @@ from typing import Any, TextIO
 
 from alerts.backtest import BacktestResult, backtest_csv, backtest_mentions, plot_png, write_scores_csv
 from alerts.detector import DetectorConfig
+from brandpulse.esclient import mention_filters
 from brandpulse.settings import Settings
 
 
 def indexed_mentions(es: Any, index: str, brand: str, since: str | None, until: str | None,
                      page: int = 5000) -> Iterator[tuple[datetime, bool]]:
     """(created_at, is_negative) of a brand's indexed mentions, oldest first (search_after paging)."""
-    from index.search import build_query
-
-    query = build_query(text=None, brand=brand, sentiment=None, since=since, until=until)
+    query = {"bool": {"filter": mention_filters(brand=brand, since=since, until=until)}}
     after: list[Any] | None = None
     while True:
         kw: dict[str, Any] = {"index": index, "query": query, "size": page,
@@ -53,8 +52,7 @@ def run_backtest(args: argparse.Namespace, settings: Settings, out: TextIO | Non
             print("brandpulse alerts backtest: give --csv FILE, or --brand NAME to read indexed mentions",
                   file=sys.stderr)
             return 2
-        from brandpulse.esclient import make_es
-        from index.templates import mentions_alias
+        from brandpulse.esclient import make_es, mentions_alias
 
         es = make_es(settings.elasticsearch)
         mentions = list(indexed_mentions(es, mentions_alias(settings.elasticsearch.index_prefix), args.brand,

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from alerts.channels.digest import format_digest_console
 from alerts.detector import SEVERITIES, AlertEvent, digest
+from brandpulse.esclient import alerts_index, mentions_alias
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -111,25 +113,6 @@ def fmt_period(start: datetime, end: datetime) -> str:
     return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC"
 
 
-def brand_line(row: Mapping[str, Any]) -> str:
-    """``Acme: 1,204 mentions · 180 negative (15%) · 1 alert opened (high) · keywords: refund, delay``."""
-    parts = [f"{row['volume']:,} mentions", f"{row['negative']:,} negative ({row['negative_share'] * 100:.0f}%)"]
-    n = row["alerts_opened"]
-    if n:
-        parts.append(f"{n} alert{'s' if n != 1 else ''} opened ({row['worst_severity']})")
-    if row.get("top_keywords"):
-        parts.append("keywords: " + ", ".join(row["top_keywords"]))
-    return f"{row['brand']}: " + " · ".join(parts)
-
-
-def format_digest_console(record: Mapping[str, Any]) -> str:
-    lines = [f"DIGEST {record['title']}: {record['summary']}"]
-    lines += [f"  {brand_line(r)}" for r in record["brands"]]
-    if not record["brands"]:
-        lines.append("  no mentions")
-    return "\n".join(lines)
-
-
 # ------------------------------------------------------------------ Elasticsearch
 
 
@@ -138,7 +121,7 @@ def fetch_period(es: Elasticsearch, prefix: str, start: datetime, end: datetime
     """Per-brand counts from the mentions alias and the period's alert events from the alerts index."""
     rng = {"gte": start.isoformat(), "lt": end.isoformat()}
     res = es.options(ignore_status=404).search(
-        index=f"{prefix}-mentions", size=0, query={"range": {"created_at": rng}},
+        index=mentions_alias(prefix), size=0, query={"range": {"created_at": rng}},
         aggs={"brands": {"terms": {"field": "brand", "size": 1000},
                          "aggs": {"neg": {"filter": {"term": {"enrichment.sentiment.label": "negative"}},
                                           "aggs": {"kw": {"terms": {"field": "enrichment.keywords", "size": 5}}}}}}},
@@ -148,7 +131,7 @@ def fetch_period(es: Elasticsearch, prefix: str, start: datetime, end: datetime
         kws = tuple(k["key"] for k in b["neg"]["kw"]["buckets"])
         volumes.append(BrandVolume(str(b["key"]), int(b["doc_count"]), int(b["neg"]["doc_count"]), kws))
     hits = es.options(ignore_status=404).search(
-        index=f"{prefix}-alerts", size=10_000, query={"range": {"raised_at": rng}},
+        index=alerts_index(prefix), size=10_000, query={"range": {"raised_at": rng}},
         sort=[{"raised_at": "asc"}],
     )
     events = [alert_event(h["_source"]) for h in (hits.get("hits") or {}).get("hits", [])]

@@ -36,6 +36,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import TopicPartition
 
 from alerts.detector import AlertEvent, DetectorConfig, NegativeSpikeDetector
+from brandpulse.esclient import mentions_alias
 from brandpulse.loop import Failure, Output, StageResult
 from brandpulse.schema import Mention, SchemaError
 from brandpulse.settings import Settings
@@ -157,33 +158,9 @@ def kibana_link(kibana_url: str, prefix: str, brand: str, start: str, end: str) 
     from urllib.parse import quote
 
     query = quote(f'brand:"{brand}" and enrichment.sentiment.label:"negative"', safe="")
-    view = f"{prefix}-mentions"
+    view = mentions_alias(prefix)
     return (f"{kibana_url.rstrip('/')}/app/discover#/?_g=(time:(from:'{start}',to:'{end}'))"
             f"&_a=(dataSource:(dataViewId:'{view}',type:dataView),query:(language:kuery,query:'{query}'))")
-
-
-def format_console(alert: dict[str, Any]) -> str:
-    lines = [
-        f"ALERT [{str(alert['severity']).upper()}] "
-        + (alert["reason"] if str(alert["reason"]).startswith(alert["brand"]) else f"{alert['brand']}: {alert['reason']}"),
-        f"  {alert['event']} · window {alert['window_start']} .. {alert['window_end']} · id {alert['alert_id']}",
-        f"  negatives {alert['observed_negative']} (expected {alert['expected_negative']:.1f}) · "
-        f"negative share {alert['negative_share']:.0%} (usual {alert.get('expected_share', 0):.0%})",
-    ]
-    if alert.get("top_hashtags"):
-        lines.append("  hashtags: " + " ".join("#" + h.lstrip("#") for h in alert["top_hashtags"]))
-    if alert.get("top_keywords"):
-        lines.append("  keywords: " + ", ".join(alert["top_keywords"]))
-    if alert.get("languages"):
-        lines.append("  languages: " + ", ".join(f"{k} {v}" for k, v in alert["languages"].items()))
-    if alert.get("locations"):
-        lines.append("  places: " + ", ".join(alert["locations"]))
-    for m in alert.get("top_mentions", [])[:3]:
-        who = f"@{m['author']}" if m.get("author") else "?"
-        lines.append(f"  - {who} ({m.get('followers') or 0} followers): {m['text'][:140]!s}  {m.get('url') or ''}")
-    if alert.get("kibana_url"):
-        lines.append(f"  kibana: {alert['kibana_url']}")
-    return "\n".join(lines)
 
 
 class AlertStage(ConsumerRebalanceListener):
@@ -202,6 +179,10 @@ class AlertStage(ConsumerRebalanceListener):
         self.partitions: dict[TopicPartition, PartitionState] = {}
         self.consumer: KafkaConsumer | None = None
         self._pending: list[dict[str, Any]] = []
+
+    def bind(self, consumer: KafkaConsumer) -> None:
+        """The consumer whose partitions this stage restores (seek) and checks for being caught up."""
+        self.consumer = consumer
 
     # -------- checkpoints
     def _part_key(self, tp: TopicPartition) -> str:

@@ -195,7 +195,7 @@ def history_events(brands: list[Brand], start: datetime, end: datetime,
 # ---------------------------------------------------------------- Kafka helpers
 def start_worker(stage: str, config: Path, env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).parent / "brandpulse"
-    argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "brandpulse.cli"]
+    argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "app.cli"]
     return subprocess.Popen([*argv, "--config", str(config), stage], env=env, stdout=log, stderr=log,
                             cwd=REPO)
 

@@ -52,11 +52,11 @@ import yaml  # noqa: E402
 from bench_query import COUNTRY, VOCAB  # noqa: E402
 from elasticsearch import helpers  # noqa: E402
 
-from brandpulse.esclient import make_es  # noqa: E402
+from brandpulse.esclient import alerts_index, make_es, mentions_alias  # noqa: E402
 from brandpulse.kafkaio import delete_topics, ensure_topics, group_lag, make_producer, topic_count  # noqa: E402
 from brandpulse.schema import Author, Engagement, Enrichment, Geo, Language, Location, Mention, Sentiment  # noqa: E402
 from brandpulse.settings import Settings, load_settings  # noqa: E402
-from index.templates import apply_templates, mention_index, mentions_alias, to_document  # noqa: E402
+from index.templates import apply_templates, mention_index, to_document  # noqa: E402
 
 T_END = datetime(2026, 11, 30, tzinfo=UTC)
 BRANDS = ("Nimbus Air", "Kartuli Pay", "Lumora")
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             for prefix in (prefix_a, prefix_b):
                 es.indices.delete(index=f"{prefix}-*", ignore_unavailable=True, allow_no_indices=True)
-                for name in (f"{prefix}-mentions", f"{prefix}-alerts"):
+                for name in (mentions_alias(prefix), alerts_index(prefix)):
                     es.options(ignore_status=404).indices.delete_index_template(name=name)
             t = s.topics
             delete_topics(s, [t.raw, t.enriched, t.alerts, t.dead_letter, t.state])

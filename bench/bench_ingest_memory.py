@@ -52,7 +52,7 @@ from bench_query import COUNTRY, VOCAB, brand_words, make_brands, make_stream  #
 
 from brandpulse.kafkaio import delete_topics, ensure_topics, topic_count  # noqa: E402
 from brandpulse.settings import Settings  # noqa: E402
-from ingest.feeds.base import post_from_record  # noqa: E402
+from ingest.feeds.records import post_from_record  # noqa: E402
 from ingest.query import BrandSpec  # noqa: E402
 from ingest.worker import brand_matcher, match_post  # noqa: E402
 

@@ -29,7 +29,7 @@ from typing import IO, Any
 from kafka import KafkaConsumer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from brandpulse.kafkaio import client_kwargs, make_producer
+from brandpulse.kafkaio import client_kwargs, group_id, make_producer
 from brandpulse.loop import REPLAY_HEADER
 from brandpulse.settings import Settings
 
@@ -151,7 +151,7 @@ def replay(s: Settings, flt: Filter, *, dry_run: bool = False, from_beginning: b
            progress: Callable[[DeadLetter], None] | None = None) -> ReplayReport:
     """Re-produce matching dead letters' original bytes to their source topics, tagged with the
     stage that failed them; commit the replay group's offsets only after the broker acked."""
-    group = f"{s.workers.group_prefix}-deadletter-replay"
+    group = group_id(s, "deadletter-replay")
     consumer = _consumer(s, None if dry_run else group)
     producer = None if dry_run else make_producer(s.kafka, "deadletter-replay")
     report = ReplayReport(by_topic=Counter())

@@ -248,3 +248,8 @@ def wait_for_broker(s: Settings, timeout: float = 60.0) -> None:
             last = exc
             time.sleep(1)
     raise KafkaError(f"Kafka at {s.kafka.bootstrap_servers} unreachable after {timeout:.0f}s: {last}")
+
+
+def group_id(settings: Settings, stage: str) -> str:
+    """The consumer group of a stage: every replica of a stage joins the same one."""
+    return f"{settings.workers.group_prefix}-{stage}"

@@ -13,7 +13,7 @@ Docker-secrets convention. ``brandpulse config check`` validates a file and prin
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -273,7 +273,8 @@ _FIXES = {
 }
 
 
-def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """(dotted key, message + fix) for each error pydantic found."""
     problems = []
     for err in exc.errors():
         msg = err["msg"]
@@ -288,8 +289,18 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     return problems
 
 
-def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Load, merge environment overrides, validate (settings, brand queries, feed options)."""
+# A check of what a stage owns in the settings (its plug-ins' options, its queries): it returns
+# (dotted key, message) problems, which the loader reports with the file name like its own.
+Check = Callable[["Settings"], list[tuple[str, str]]]
+
+
+def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None,
+                  checks: Sequence[Check] = ()) -> Settings:
+    """Load, merge environment overrides, validate, then run the stages' ``checks``.
+
+    The application passes every stage's check (``app.config.load_config``), so a bad feed option
+    or brand query is a ``ConfigError`` naming the file and key before any worker starts.
+    """
     env = os.environ if environ is None else environ
     cfg_path = Path(path or env.get("BRANDPULSE_CONFIG") or DEFAULT_CONFIG)
     shown = str(cfg_path)
@@ -313,8 +324,10 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(shown, _problems(exc)) from None
-    _check_plugins(settings, shown)
+        raise ConfigError(shown, validation_problems(exc)) from None
+    problems = [problem for check in checks for problem in check(settings)]
+    if problems:
+        raise ConfigError(shown, problems)
     return settings
 
 
@@ -336,51 +349,6 @@ def _include(data: dict[str, Any], base: Path, shown: str) -> dict[str, Any]:
             else:
                 data.setdefault(key, value)
     return data
-
-
-def _check_plugins(settings: Settings, shown: str) -> None:
-    """Validate what other packages own: brand queries and per-connector feed options."""
-    problems: list[tuple[str, str]] = []
-    try:
-        from ingest.query import QuerySyntaxError, compile_query
-    except ImportError:  # pragma: no cover - the query module ships with the package
-        compile_query = None  # type: ignore[assignment]
-    if compile_query is not None:
-        for i, brand in enumerate(settings.brands):
-            if brand.query:
-                try:
-                    compile_query(brand.query)
-                except QuerySyntaxError as exc:
-                    problems.append((f"brands[{i}].query", str(exc)))
-    try:
-        from ingest.feeds import FeedConfigError, validate_options
-    except ImportError:  # pragma: no cover
-        validate_options = None  # type: ignore[assignment]
-    if validate_options is not None:
-        for i, feed in enumerate(settings.feeds):
-            try:
-                validate_options(feed.kind, feed.options)
-            except FeedConfigError as exc:
-                problems.append((f"feeds[{i}].{exc.key}" if exc.key else f"feeds[{i}].kind", exc.message))
-    if settings.alerts.channels or settings.alerts.routes:
-        from alerts.channels import ChannelConfigError, ChannelsConfig
-
-        try:
-            ChannelsConfig.model_validate(
-                {"channels": list(settings.alerts.channels), "routes": list(settings.alerts.routes)}
-            )
-        except ChannelConfigError as exc:
-            problems.append((f"alerts.{exc.key}", exc.message))
-        except ValidationError as exc:
-            problems.extend((f"alerts.{key}", msg) for key, msg in _problems(exc))
-    names = {str(c.get("name")) for c in settings.alerts.channels}
-    for i, name in enumerate(settings.alerts.digest_channels):
-        if name not in names:
-            known = ", ".join(sorted(names)) or "none configured"
-            problems.append((f"alerts.digest_channels[{i}]",
-                             f"no channel named {name!r} (known: {known}); add it under alerts.channels or drop it"))
-    if problems:
-        raise ConfigError(shown, problems)
 
 
 def reference_markdown() -> str:
@@ -413,19 +381,3 @@ def _type_name(annotation: Any) -> str:
     if args:
         return str(annotation).replace("typing.", "").replace("|", "or")
     return getattr(annotation, "__name__", str(annotation))
-
-
-def first_option_error(exc: ValidationError, model: type[BaseModel], what: str) -> tuple[str, str]:
-    """``(dotted key, message)`` for the first problem in a plugin's options (a feed connector's
-    or an alert channel's), listing the allowed options when the key is unknown."""
-    errors = exc.errors()
-    err = errors[0]
-    key = ".".join(str(p) for p in err["loc"])
-    message = err["msg"]
-    if err["type"] == "extra_forbidden":
-        allowed = ", ".join(sorted(f.alias or n for n, f in model.model_fields.items()))
-        message = f"unknown option for {what} (allowed: {allowed})"
-    more = len(errors) - 1
-    if more:
-        message += f" (+{more} more problem{'s' if more > 1 else ''})"
-    return key, message

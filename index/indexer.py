@@ -22,10 +22,11 @@ from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, Elasticsearch
 from kafka.consumer.fetcher import ConsumerRecord
 
+from brandpulse.esclient import alerts_index
 from brandpulse.loop import Failure, RetryLater, StageResult
 from brandpulse.schema import SCHEMA_VERSION, Mention, SchemaError
 from brandpulse.settings import IndexSettings
-from index.templates import alerts_index, mention_index, to_document
+from index.templates import mention_index, to_document
 
 log = logging.getLogger(__name__)
 

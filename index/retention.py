@@ -34,9 +34,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from elasticsearch import ApiError, Elasticsearch
 from prometheus_client import Counter, Gauge
 
+from brandpulse.esclient import mentions_alias
 from brandpulse.metrics import WorkerMetrics
 from brandpulse.settings import IndexSettings
-from index.templates import mention_index, mentions_alias, period_bounds, period_suffix
+from index.templates import mention_index, period_bounds, period_suffix
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def run_maintenance(es: Elasticsearch, prefix: str, settings: IndexSettings, *, 
                  "would delete" if dry_run else "deleted", name, start.date(), end.date(), settings.retention_days)
     result.kept = sorted(set(managed) - set(result.deleted))
 
-    template = f"{prefix}-mentions"
+    template = mentions_alias(prefix)
     if not es.indices.exists_index_template(name=template):
         # An index created without the template would get no mapping: leave creation to setup.
         result.warnings.append(f"index template {template} is missing: run `brandpulse setup`; nothing pre-created")

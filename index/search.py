@@ -8,29 +8,16 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, TextIO
 
 from elasticsearch import Elasticsearch
 
+from brandpulse.esclient import mention_filters
+
 SEARCH_FIELDS = ("text", "text_lang.*", "title", "author.handle")
-_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_when(value: str, now: datetime) -> datetime:
-    """``24h``, ``7d``, ``30m`` (that long before now) or an ISO-8601 timestamp."""
-    m = _RELATIVE.match(value.strip())
-    if m:
-        return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"cannot read time {value!r}: use e.g. 24h, 7d or 2026-11-20T18:00:00Z") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def build_query(
@@ -43,21 +30,7 @@ def build_query(
     lang: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    now = now or datetime.now(UTC)
-    filters: list[dict[str, Any]] = []
-    if brand:
-        filters.append({"term": {"brand": brand}})
-    if sentiment:
-        filters.append({"term": {"enrichment.sentiment.label": sentiment}})
-    if lang:
-        filters.append({"term": {"enrichment.language.code": lang}})
-    if since or until:
-        rng: dict[str, str] = {}
-        if since:
-            rng["gte"] = parse_when(since, now).isoformat()
-        if until:
-            rng["lte"] = parse_when(until, now).isoformat()
-        filters.append({"range": {"created_at": rng}})
+    filters = mention_filters(brand=brand, sentiment=sentiment, lang=lang, since=since, until=until, now=now)
     must: list[dict[str, Any]] = []
     if text:
         # simple_query_string never throws on user syntax errors, unlike query_string. Each word

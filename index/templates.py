@@ -26,6 +26,7 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch
 
+from brandpulse.esclient import alerts_index, mentions_alias
 from brandpulse.schema import Mention
 from index.analysis import (
     analysis_settings,
@@ -144,14 +145,6 @@ ALERT_PROPERTIES: dict[str, Any] = {
 }
 
 
-def mentions_alias(prefix: str) -> str:
-    return f"{prefix}-mentions"
-
-
-def alerts_index(prefix: str) -> str:
-    return f"{prefix}-alerts"
-
-
 def period_suffix(when: datetime, granularity: str) -> str:
     when = when.astimezone(UTC)
     if granularity == "day":
@@ -238,7 +231,7 @@ def template_bodies(prefix: str, languages: Mapping[str, str] | None = None) -> 
     if analysis:
         mention_settings["analysis"] = analysis
     return {
-        f"{prefix}-mentions": {
+        mentions_alias(prefix): {
             "index_patterns": [f"{mentions_alias(prefix)}-*"],
             "priority": 200,
             "_meta": mentions_meta,
@@ -250,7 +243,7 @@ def template_bodies(prefix: str, languages: Mapping[str, str] | None = None) -> 
                 "aliases": {mentions_alias(prefix): {}},
             },
         },
-        f"{prefix}-alerts": {
+        alerts_index(prefix): {
             "index_patterns": [alerts_index(prefix)],
             "priority": 200,
             "_meta": meta,
@@ -279,7 +272,7 @@ def apply_templates(es: Elasticsearch, prefix: str, replicas: int | None = None,
         existing = es.indices.get(index=pattern, ignore_unavailable=True, allow_no_indices=True)
         for index, info in existing.items():
             mappings = body["template"]["mappings"]
-            if name == f"{prefix}-mentions":
+            if name == mentions_alias(prefix):
                 mappings = _additive_mention_mapping(info, languages)
             try:
                 es.indices.put_mapping(index=index, **mappings)

@@ -15,11 +15,12 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import requests
 from requests.structures import CaseInsensitiveDict
+
+from brandpulse.timeparse import parse_reset, parse_retry_after
 
 DEFAULT_USER_AGENT = "BrandPulse/0.1 (open-source social listening; +https://github.com/brandpulse)"
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -152,37 +153,6 @@ def _first_header(headers: Mapping[str, str], *names: str) -> str | None:
         if value is not None:
             return value.strip()
     return None
-
-
-def parse_retry_after(value: str, *, now: float) -> float | None:
-    """Retry-After as delta-seconds or an HTTP-date; None if unreadable. Never negative."""
-    value = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
-def parse_reset(value: str, *, now: float) -> float | None:
-    """A rate-limit reset as seconds-from-now, epoch seconds or an ISO-8601 timestamp."""
-    value = value.strip()
-    try:
-        number = float(value)
-    except ValueError:
-        number = None
-    if number is not None:
-        if number > 1_000_000_000:  # an epoch timestamp, not a delta
-            return max(0.0, number - now)
-        return max(0.0, number)
-    from ingest.feeds.base import parse_timestamp  # local: base imports nothing from here
-
-    try:
-        return max(0.0, parse_timestamp(value).timestamp() - now)
-    except ValueError:
-        return None
 
 
 _JSON_TYPES = ("application/json", "text/json", "text/javascript", "application/javascript")

@@ -35,7 +35,8 @@ from brandpulse.schema import Mention
 from brandpulse.settings import BrandSettings, FeedSettings, Settings
 from brandpulse.state import StateStore
 from ingest.feeds import Feed, FeedError, ItemError, PollResult, Post, build_feed
-from ingest.feeds.base import DeliverFn, PushFeed
+from ingest.feeds.contract import DeliverFn, PushFeed
+from ingest.feeds.cursor import check_cursor_size
 from ingest.query import BrandMatcher, BrandSpec, MatchDoc
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ class IngestWorker:
         health.last_poll = now.isoformat()
         try:
             result = feed.poll(self.cursors.get(name))
+            check_cursor_size(name, result.cursor)  # the state topic's bound, before anything is sent
         except FeedError as exc:
             self._failed(name, str(exc), exc.retry_after)
             return None

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from brandpulse import stack
+from app import stack
 from brandpulse.settings import Settings, StackSettings
 
 

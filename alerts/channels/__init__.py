@@ -22,9 +22,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from brandpulse.settings import first_option_error
+from brandpulse.plugins import Registry
 
 from .base import (
     EVENTS,
@@ -53,7 +53,7 @@ from .teams import TeamsChannel
 from .webhook import WebhookChannel, verify_signature
 
 __all__ = [
-    "CHANNEL_KINDS",
+    "CHANNELS",
     "EVENTS",
     "SEVERITIES",
     "Backoff",
@@ -78,27 +78,19 @@ __all__ = [
     "verify_signature",
 ]
 
-CHANNEL_KINDS: dict[str, type[ChannelBase]] = {
-    cls.kind: cls for cls in (SlackChannel, TeamsChannel, WebhookChannel, EmailChannel, ConsoleChannel)
-}
-
-
-def _channel_class(kind: str) -> type[ChannelBase]:
-    try:
-        return CHANNEL_KINDS[kind]
-    except KeyError:
-        known = ", ".join(sorted(CHANNEL_KINDS))
-        raise ChannelConfigError("kind", f"unknown channel kind {kind!r} (known: {known})") from None
+# The registry: a new channel is one module in this package plus one entry here.
+CHANNELS: Registry[ChannelBase] = Registry(
+    "channel",
+    [SlackChannel, TeamsChannel, WebhookChannel, EmailChannel, ConsoleChannel],
+    error=ChannelConfigError,
+)
 
 
 def validate_channel_options(kind: str, options: Mapping[str, Any]) -> ChannelOptions:
     """The channel's frozen ``Options``, or ``ChannelConfigError`` naming the first bad key."""
-    cls = _channel_class(kind)
-    try:
-        return cls.Options.model_validate(dict(options))
-    except ValidationError as exc:
-        key, message = first_option_error(exc, cls.Options, f"{kind} channels")
-        raise ChannelConfigError(key, message) from exc
+    opts = CHANNELS.validate(kind, options)
+    assert isinstance(opts, ChannelOptions)
+    return opts
 
 
 def build_channel(name: str, kind: str, options: Mapping[str, Any] | ChannelOptions,
@@ -107,7 +99,7 @@ def build_channel(name: str, kind: str, options: Mapping[str, Any] | ChannelOpti
 
     ``deps`` are for tests: ``session`` (a requests.Session) and ``clock`` (epoch seconds).
     """
-    cls = _channel_class(kind)
+    cls = CHANNELS.get(kind)
     opts = options if isinstance(options, ChannelOptions) else validate_channel_options(kind, options)
     try:
         return cls(name, opts, base_dir=base_dir, **deps)

@@ -20,10 +20,10 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
 
 import requests
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import SecretStr
 
-from ingest.feeds.base import SecretRef
-from ingest.http import parse_retry_after
+from brandpulse.plugins import OptionError, PluginOptions, SecretRef
+from brandpulse.timeparse import parse_retry_after
 
 __all__ = [
     "EVENTS",
@@ -63,16 +63,8 @@ class DeliveryError(Exception):
         self.status = status
 
 
-class ChannelConfigError(ValueError):
-    """A channel's options are wrong; ``key`` is the dotted path inside the options (``webhook_url.env``).
-
-    A ValueError so that pydantic validators can raise it and config loaders report it with the key.
-    """
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}" if key else message)
-        self.key = key
-        self.message = message
+class ChannelConfigError(OptionError):
+    """A channel's options are wrong; ``key`` is the dotted path inside the options (``webhook_url.env``)."""
 
 
 @runtime_checkable
@@ -87,10 +79,8 @@ class Channel(Protocol):
     def send(self, alert: dict[str, Any]) -> None: ...
 
 
-class ChannelOptions(BaseModel):
+class ChannelOptions(PluginOptions):
     """Base of every channel's ``Options``: unknown keys are config errors, not silently ignored."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class ChannelBase:

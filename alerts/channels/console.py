@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from .base import ChannelBase, ChannelOptions
+from .digest import format_digest_console
 
 # Several console channels (or a console channel and the worker's own prints) may write at once;
 # one lock keeps each multi-line alert contiguous.
@@ -28,13 +29,35 @@ class ConsoleChannel(ChannelBase):
         self.opts = options
 
     def send(self, alert: dict[str, Any]) -> None:
-        # Imported here, not at module level: alerts.worker imports this package to dispatch, so a
-        # top-level import would be circular.
-        from alerts.digest import format_digest_console
-        from alerts.worker import format_console
+        self.write(format_digest_console(alert) if alert.get("event") == "digest" else format_console(alert))
 
-        text = format_digest_console(alert) if alert.get("event") == "digest" else format_console(alert)
+    def write(self, text: str) -> None:
+        """Print already formatted text (a digest job's summary) as one contiguous block."""
         # Looked up per call so that redirected/captured streams (tests, daemons) are honoured.
         stream = sys.stdout if self.opts.stream == "stdout" else sys.stderr
         with _WRITE_LOCK:
             print(text, file=stream, flush=True)
+
+
+def format_console(alert: dict[str, Any]) -> str:
+    lines = [
+        f"ALERT [{str(alert['severity']).upper()}] "
+        + (alert["reason"] if str(alert["reason"]).startswith(alert["brand"]) else f"{alert['brand']}: {alert['reason']}"),
+        f"  {alert['event']} · window {alert['window_start']} .. {alert['window_end']} · id {alert['alert_id']}",
+        f"  negatives {alert['observed_negative']} (expected {alert['expected_negative']:.1f}) · "
+        f"negative share {alert['negative_share']:.0%} (usual {alert.get('expected_share', 0):.0%})",
+    ]
+    if alert.get("top_hashtags"):
+        lines.append("  hashtags: " + " ".join("#" + h.lstrip("#") for h in alert["top_hashtags"]))
+    if alert.get("top_keywords"):
+        lines.append("  keywords: " + ", ".join(alert["top_keywords"]))
+    if alert.get("languages"):
+        lines.append("  languages: " + ", ".join(f"{k} {v}" for k, v in alert["languages"].items()))
+    if alert.get("locations"):
+        lines.append("  places: " + ", ".join(alert["locations"]))
+    for m in alert.get("top_mentions", [])[:3]:
+        who = f"@{m['author']}" if m.get("author") else "?"
+        lines.append(f"  - {who} ({m.get('followers') or 0} followers): {m['text'][:140]!s}  {m.get('url') or ''}")
+    if alert.get("kibana_url"):
+        lines.append(f"  kibana: {alert['kibana_url']}")
+    return "\n".join(lines)

@@ -26,9 +26,27 @@ def _brands(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def row_text(row: Mapping[str, Any]) -> str:
     """``1,204 mentions · 180 negative (15%) · 1 alert opened (high) · keywords: refund, delay``."""
-    from alerts.digest import brand_line
+    line = brand_line(row)
+    return line.split(": ", 1)[1] if ": " in line else line
 
-    return brand_line(row).split(": ", 1)[1] if ": " in brand_line(row) else brand_line(row)
+
+def brand_line(row: Mapping[str, Any]) -> str:
+    """``Acme: 1,204 mentions · 180 negative (15%) · 1 alert opened (high) · keywords: refund, delay``."""
+    parts = [f"{row['volume']:,} mentions", f"{row['negative']:,} negative ({row['negative_share'] * 100:.0f}%)"]
+    n = row["alerts_opened"]
+    if n:
+        parts.append(f"{n} alert{'s' if n != 1 else ''} opened ({row['worst_severity']})")
+    if row.get("top_keywords"):
+        parts.append("keywords: " + ", ".join(row["top_keywords"]))
+    return f"{row['brand']}: " + " · ".join(parts)
+
+
+def format_digest_console(record: Mapping[str, Any]) -> str:
+    lines = [f"DIGEST {record['title']}: {record['summary']}"]
+    lines += [f"  {brand_line(r)}" for r in record["brands"]]
+    if not record["brands"]:
+        lines.append("  no mentions")
+    return "\n".join(lines)
 
 
 def _esc(text: str) -> str:

@@ -23,6 +23,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from brandpulse.esclient import alerts_index, mentions_alias
+
 DEFAULT_PREFIX = "brandpulse"
 NDJSON_PATH = Path(__file__).with_name("brandpulse.ndjson")
 
@@ -45,8 +47,8 @@ NEGATIVE_KQL = 'enrichment.sentiment.label : "negative"'
 
 def _ids(prefix: str) -> dict[str, str]:
     return {
-        "mentions": f"{prefix}-mentions",
-        "alerts": f"{prefix}-alerts",
+        "mentions": mentions_alias(prefix),
+        "alerts": alerts_index(prefix),
         "volume": f"{prefix}-volume-by-brand",
         "sentiment": f"{prefix}-sentiment-over-time",
         "negative_share": f"{prefix}-negative-share-by-brand",

@@ -11,21 +11,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+from brandpulse.plugins import PluginOptions, Registry, SecretRef
 
-from brandpulse.settings import first_option_error
-
-from .base import (
-    Feed,
-    FeedBase,
-    FeedError,
-    FeedOptions,
-    ItemError,
-    PollResult,
-    Post,
-    SecretRef,
-)
 from .bluesky import BlueskySearchFeed, JetstreamFeed
+from .contract import Feed, FeedBase, FeedConfigError, FeedError, FeedOptions, ItemError, PollResult, Post
 from .hackernews import HackerNewsFeed
 from .jsonapi import JsonApiFeed
 from .mastodon import MastodonFeed
@@ -38,7 +27,7 @@ if TYPE_CHECKING:
     from ingest.http import HttpClient
 
 __all__ = [
-    "FEED_KINDS",
+    "FEEDS",
     "Feed",
     "FeedConfigError",
     "FeedError",
@@ -50,9 +39,10 @@ __all__ = [
     "validate_options",
 ]
 
-FEED_KINDS: dict[str, type[FeedBase]] = {
-    cls.kind: cls
-    for cls in (
+# The registry: a new connector is one module in this package plus one entry here.
+FEEDS: Registry[FeedBase] = Registry(
+    "feed",
+    [
         ReplayFeed,
         RssFeed,
         RedditFeed,
@@ -62,35 +52,14 @@ FEED_KINDS: dict[str, type[FeedBase]] = {
         HackerNewsFeed,
         JsonApiFeed,
         WebhookFeed,
-    )
-}
+    ],
+    error=FeedConfigError,
+)
 
 
-class FeedConfigError(ValueError):
-    """A feed's options are wrong; ``key`` is the dotted path inside the options (e.g. ``auth.env``)."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}" if key else message)
-        self.key = key
-        self.message = message
-
-
-def _connector(kind: str) -> type[FeedBase]:
-    try:
-        return FEED_KINDS[kind]
-    except KeyError:
-        known = ", ".join(sorted(FEED_KINDS))
-        raise FeedConfigError("kind", f"unknown feed kind {kind!r} (known: {known})") from None
-
-
-def validate_options(kind: str, options: Mapping[str, Any]) -> BaseModel:
+def validate_options(kind: str, options: Mapping[str, Any]) -> PluginOptions:
     """The connector's frozen ``Options`` model, or ``FeedConfigError`` naming the first bad key."""
-    cls = _connector(kind)
-    try:
-        return cls.Options.model_validate(dict(options))
-    except ValidationError as exc:
-        key, message = first_option_error(exc, cls.Options, f"{kind} feeds")
-        raise FeedConfigError(key, message) from exc
+    return FEEDS.validate(kind, options)
 
 
 def build_feed(
@@ -106,8 +75,8 @@ def build_feed(
 
     ``http`` and ``clock`` are for tests: a fetcher with a fake sleep, a controllable time source.
     """
-    cls = _connector(kind)
-    opts = validate_options(kind, options)
+    cls = FEEDS.get(kind)
+    opts = FEEDS.validate(kind, options)
     assert isinstance(opts, FeedOptions)
     try:
         feed = cls(name, opts, base_dir=base_dir, http=http, clock=clock)

@@ -22,23 +22,14 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 
+from brandpulse.plugins import SecretRef
 from brandpulse.schema import Author, Engagement
+from brandpulse.timeparse import parse_timestamp
 from ingest.http import HttpError
 
-from .base import (
-    FeedBase,
-    FeedOptions,
-    ItemError,
-    PollResult,
-    Post,
-    SecretRef,
-    SeenWindow,
-    as_count,
-    as_dict,
-    as_str,
-    parse_timestamp,
-    raw_json,
-)
+from .contract import FeedBase, FeedOptions, ItemError, PollResult, Post
+from .cursor import SeenWindow
+from .records import as_count, as_dict, as_str, raw_json
 
 POST_COLLECTION = "app.bsky.feed.post"
 # A createdAt this far after the event's own time is a client clock bug; the event time wins.

@@ -16,20 +16,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from brandpulse.schema import Author, Engagement
+from brandpulse.timeparse import parse_timestamp
 
-from .base import (
-    FeedBase,
-    FeedOptions,
-    ItemError,
-    PollResult,
-    Post,
-    SeenWindow,
-    as_count,
-    as_str,
-    html_to_text,
-    parse_timestamp,
-    raw_json,
-)
+from .cleaning import html_to_text
+from .contract import FeedBase, FeedOptions, ItemError, PollResult, Post
+from .cursor import SeenWindow
+from .records import as_count, as_str, raw_json
 
 ALGOLIA_HIT_CAP = 1000
 

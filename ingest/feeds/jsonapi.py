@@ -14,22 +14,14 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
+from brandpulse.plugins import SecretRef
 from brandpulse.schema import Author, Engagement, Geo
+from brandpulse.timeparse import parse_timestamp
 
-from .base import (
-    FeedBase,
-    FeedOptions,
-    ItemError,
-    PollResult,
-    Post,
-    SecretRef,
-    SeenWindow,
-    as_count,
-    as_str,
-    html_to_text,
-    parse_timestamp,
-    raw_json,
-)
+from .cleaning import html_to_text
+from .contract import FeedBase, FeedOptions, ItemError, PollResult, Post
+from .cursor import SeenWindow
+from .records import as_count, as_str, raw_json
 
 _PATH_TOKEN = re.compile(r"[^.\[\]]+|\[(\d+)\]")
 

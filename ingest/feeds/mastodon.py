@@ -34,25 +34,15 @@ import requests
 from pydantic import Field, field_validator, model_validator
 from pydantic.types import SecretStr
 
+from brandpulse.plugins import SecretRef
 from brandpulse.schema import Author, Engagement
+from brandpulse.timeparse import parse_timestamp
 from ingest.http import DEFAULT_USER_AGENT, parse_link_header
 
-from .base import (
-    FeedBase,
-    FeedError,
-    FeedOptions,
-    ItemError,
-    PollResult,
-    Post,
-    SecretRef,
-    SeenWindow,
-    as_count,
-    as_dict,
-    as_str,
-    html_to_text,
-    parse_timestamp,
-    raw_json,
-)
+from .cleaning import html_to_text
+from .contract import FeedBase, FeedError, FeedOptions, ItemError, PollResult, Post
+from .cursor import SeenWindow
+from .records import as_count, as_dict, as_str, raw_json
 
 
 class MastodonInstance(FeedOptions):

@@ -15,21 +15,13 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
+from brandpulse.plugins import SecretRef
 from brandpulse.schema import Author, Engagement
 
-from .base import (
-    FeedBase,
-    FeedOptions,
-    ItemError,
-    PollResult,
-    Post,
-    SecretRef,
-    SeenWindow,
-    as_count,
-    as_str,
-    html_to_text,
-    raw_json,
-)
+from .cleaning import html_to_text
+from .contract import FeedBase, FeedOptions, ItemError, PollResult, Post
+from .cursor import SeenWindow
+from .records import as_count, as_str, raw_json
 
 DEFAULT_USER_AGENT = "python:brandpulse:0.1 (open-source social listening)"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any, ClassVar, cast
 
@@ -15,7 +16,8 @@ from pydantic import Field
 
 from brandpulse.schema import MAX_RECORD_BYTES
 
-from .base import FeedBase, FeedOptions, ItemError, PollResult, Post, post_from_record, shift
+from .contract import FeedBase, FeedOptions, ItemError, PollResult, Post
+from .records import post_from_record
 
 # How far ahead a paced replay tells the worker to come back at most; keeps it responsive to
 # shutdown even when the next record is hours away in replay time.
@@ -206,7 +208,7 @@ class ReplayFeed(FeedBase):
 def _shifted(post: Post, seconds: float) -> Post:
     return Post(
         source=post.source, native_id=post.native_id, text=post.text,
-        created_at=shift(post.created_at, seconds), title=post.title, url=post.url,
+        created_at=post.created_at + timedelta(seconds=seconds), title=post.title, url=post.url,
         author=post.author, geo=post.geo, engagement=post.engagement, lang=post.lang,
         country=post.country,
     )

@@ -19,21 +19,13 @@ import feedparser
 from pydantic import Field, field_validator
 
 from brandpulse.schema import Author
+from brandpulse.timeparse import parse_timestamp
 from ingest.http import DEFAULT_MAX_BYTES, HttpError
 
-from .base import (
-    FeedBase,
-    FeedOptions,
-    ItemError,
-    PollResult,
-    Post,
-    SeenWindow,
-    as_str,
-    html_to_text,
-    parse_timestamp,
-    raw_json,
-    short_hash,
-)
+from .cleaning import html_to_text
+from .contract import FeedBase, FeedOptions, ItemError, PollResult, Post
+from .cursor import SeenWindow, short_hash
+from .records import as_str, raw_json
 
 _MAX_VALIDATOR_CHARS = 512  # an ETag/Last-Modified longer than this is not worth a cursor slot
 _ROOT_CLOSERS = (b"</rss>", b"</feed>", b"</rdf:rdf>", b"</rdf>")

@@ -27,17 +27,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from .base import (
-    DeliverFn,
-    FeedBase,
-    FeedOptions,
-    ItemError,
-    PollResult,
-    Post,
-    SecretRef,
-    post_from_record,
-    raw_json,
-)
+from brandpulse.plugins import SecretRef
+
+from .contract import DeliverFn, FeedBase, FeedOptions, ItemError, PollResult, Post
+from .records import post_from_record, raw_json
 
 _MAX_PENDING_ERRORS = 1000
 

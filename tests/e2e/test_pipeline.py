@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from app.supervisor import Supervisor
 from brandpulse.esclient import make_es
 from brandpulse.settings import Settings, StackSettings, load_settings
-from brandpulse.supervisor import Supervisor
 from tests.conftest import _cleanup, unique_name
 
 pytestmark = pytest.mark.e2e
@@ -66,7 +66,7 @@ def test_demo_command_indexes_exactly_the_expected_mentions_and_alerts_on_the_bu
     env = demo_env(local_stack, uid)
     s = load_settings(DEMO, environ=env)
     try:
-        proc = subprocess.run([sys.executable, "-m", "brandpulse.cli", "--config", str(DEMO), "demo",
+        proc = subprocess.run([sys.executable, "-m", "app.cli", "--config", str(DEMO), "demo",
                                "--timeout", "400"], env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         indexed, alerts = es_counts(s)
@@ -94,7 +94,7 @@ def test_demo_command_indexes_exactly_the_expected_mentions_and_alerts_on_the_bu
 def test_killed_workers_restart_without_losing_or_duplicating(
     local_stack: StackSettings, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    from brandpulse.demo import caught_up, counts, feeds_finished, reset_demo
+    from app.demo import caught_up, counts, feeds_finished, reset_demo
     from brandpulse.state import StateStore
 
     uid = unique_name(request.node.name)

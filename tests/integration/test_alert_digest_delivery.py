@@ -20,12 +20,12 @@ from alerts.channels import (
     state_store_hooks,
 )
 from alerts.digest import DigestJob, fetch_period
-from brandpulse.esclient import make_es
+from brandpulse.esclient import alerts_index, make_es
 from brandpulse.kafkaio import ensure_topics
 from brandpulse.schema import Enrichment, Language, Mention, Sentiment
 from brandpulse.settings import Settings
 from brandpulse.state import StateStore
-from index.templates import alerts_index, apply_templates, mention_index, to_document
+from index.templates import apply_templates, mention_index, to_document
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from receivers import HttpReceiver, signature_checker

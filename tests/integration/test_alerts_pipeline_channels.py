@@ -200,7 +200,7 @@ def test_pipeline_alerts_reach_every_channel_once_with_their_content(
     env.update({"PIPE_SLACK_URL": http.url("/slack"), "PIPE_TEAMS_URL": http.url("/teams"),
                 "PIPE_HOOK_SECRET": SECRET})
     exe = REPO / ".venv" / "bin" / "brandpulse"
-    argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "brandpulse.cli"]
+    argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "app.cli"]
     log = tmp_path / "alerts.log"
     with log.open("ab") as out:
         proc = subprocess.Popen([*argv, "--config", str(config), "alerts"], stdout=out, stderr=subprocess.STDOUT,

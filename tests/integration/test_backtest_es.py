@@ -12,11 +12,11 @@ from kafka.consumer.fetcher import ConsumerRecord
 from alerts.backtest import backtest_mentions
 from alerts.backtest_cli import indexed_mentions
 from alerts.worker import detector_config
-from brandpulse.esclient import make_es
+from brandpulse.esclient import make_es, mentions_alias
 from brandpulse.schema import Enrichment, Mention, Sentiment
 from brandpulse.settings import Settings
 from index.indexer import BulkIndexer
-from index.templates import apply_templates, mentions_alias
+from index.templates import apply_templates
 
 pytestmark = pytest.mark.integration
 START = datetime(2026, 10, 1, tzinfo=UTC)

@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 import requests
 
-from ingest.feeds import FEED_KINDS, build_feed
-from ingest.feeds.base import MAX_CURSOR_BYTES, Feed, FeedError, PollResult, Post, SeenWindow
+from ingest.feeds import FEEDS, build_feed
+from ingest.feeds.contract import Feed, FeedError, PollResult, Post
+from ingest.feeds.cursor import MAX_CURSOR_BYTES, SeenWindow
 from ingest.http import HttpClient, HttpError, RetryPolicy
 
 # The fixture server sits beside this file; importing it by path works whether or not tests/ is a package.
@@ -341,7 +342,7 @@ def _first_poll(feed: Feed, sc: Scenario, timeout: float = 10.0) -> PollResult:
 
 
 def test_every_registered_kind_has_a_contract_scenario() -> None:
-    assert set(FEED_KINDS) == set(SCENARIOS)
+    assert set(FEEDS) == set(SCENARIOS)
 
 
 @pytest.fixture

@@ -20,16 +20,16 @@ import pytest
 import yaml
 from kafka.consumer.fetcher import ConsumerRecord
 
-from brandpulse.cli import main
+from app.cli import main
 from brandpulse.deadletter import Filter, list_dead_letters, replay
-from brandpulse.esclient import make_es
+from brandpulse.esclient import make_es, mentions_alias
 from brandpulse.kafkaio import ensure_topics, group_lag, make_consumer, make_producer, topic_count
 from brandpulse.loop import ConsumeLoop, StageResult, StopFlag
 from brandpulse.metrics import WorkerMetrics
 from brandpulse.schema import Mention
 from brandpulse.settings import Settings
 from index.indexer import BulkIndexer
-from index.templates import apply_templates, mention_index, mentions_alias
+from index.templates import apply_templates, mention_index
 
 pytestmark = pytest.mark.integration
 T = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)

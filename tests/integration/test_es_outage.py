@@ -26,12 +26,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from brandpulse import stack
-from brandpulse.esclient import make_es
+from app import stack
+from brandpulse.esclient import make_es, mentions_alias
 from brandpulse.kafkaio import ensure_topics, group_lag, make_producer, topic_count
 from brandpulse.schema import Mention
 from brandpulse.settings import Settings, StackSettings
-from index.templates import apply_templates, mentions_alias
+from index.templates import apply_templates
 
 pytestmark = pytest.mark.integration
 N = 1500

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
-from brandpulse.esclient import make_es
+from brandpulse.esclient import make_es, mentions_alias
 from brandpulse.schema import Geo, Mention
 from brandpulse.settings import Settings
 from index.indexer import BulkIndexer, PermanentRejection
-from index.templates import apply_templates, mentions_alias
+from index.templates import apply_templates
 
 pytestmark = pytest.mark.integration
 T = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)

@@ -18,7 +18,7 @@ import requests
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
-from brandpulse import stack
+from app import stack
 from brandpulse.kafkaio import client_kwargs, end_offsets, ensure_topics
 from brandpulse.metrics import WorkerMetrics
 from brandpulse.schema import Mention

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
-from brandpulse.esclient import make_es
+from brandpulse.esclient import make_es, mentions_alias
 from brandpulse.schema import Enrichment, Language, Mention, Sentiment
 from brandpulse.settings import Settings
 from index.analysis import probe_languages
 from index.indexer import BulkIndexer
 from index.search import build_query, search
-from index.templates import MAPPING_VERSION, apply_templates, mention_index, mentions_alias
+from index.templates import MAPPING_VERSION, apply_templates, mention_index
 
 pytestmark = pytest.mark.integration
 T = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)

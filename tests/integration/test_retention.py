@@ -13,14 +13,14 @@ import pytest
 import yaml
 from kafka.consumer.fetcher import ConsumerRecord
 
-from brandpulse.cli import main
-from brandpulse.esclient import make_es
+from app.cli import main
+from brandpulse.esclient import make_es, mentions_alias
 from brandpulse.metrics import WorkerMetrics
 from brandpulse.schema import Mention
 from brandpulse.settings import Settings
 from index.indexer import BulkIndexer
 from index.retention import IndexMaintenance, current_and_next, print_indices, run_maintenance
-from index.templates import apply_templates, mention_index, mentions_alias
+from index.templates import apply_templates, mention_index
 
 pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from alerts.channels import Dispatcher, InMemoryDeliveryLog, Route, build_channel
+from alerts.channels.digest import format_digest_console
 from alerts.channels.email import EmailOptions, build_message
 from alerts.channels.slack import build_payload as slack_payload
 from alerts.channels.teams import build_payload as teams_payload
@@ -19,7 +20,6 @@ from alerts.digest import (
     alert_event,
     build_digest,
     closed_period,
-    format_digest_console,
 )
 
 H = datetime(2026, 3, 1, 11, 0, tzinfo=UTC)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from alerts.channels.console import format_console
 from alerts.detector import AlertEvent
-from alerts.worker import alert_record, format_console, series_keys
+from alerts.worker import alert_record, series_keys
 from brandpulse.schema import Enrichment, Language, Mention, Sentiment
 from brandpulse.settings import Settings
 

@@ -9,7 +9,7 @@ from contextlib import redirect_stdout
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from brandpulse.cli import main
+from app.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from alerts.channels import (
-    CHANNEL_KINDS,
+    CHANNELS,
     Backoff,
     ChannelConfigError,
     ChannelsConfig,
@@ -37,9 +37,9 @@ from alerts.channels import (
     verify_signature,
 )
 from alerts.channels.base import safe_url
+from alerts.channels.console import format_console
 from alerts.channels.email import EmailOptions, build_message, subject
 from alerts.channels.webhook import WebhookChannel
-from alerts.worker import format_console
 
 T0 = 1_772_366_400.0  # 2026-03-01 12:00:00 UTC
 
@@ -317,7 +317,7 @@ def test_email_option_rules() -> None:
 
 
 def test_registry_and_option_errors_name_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert set(CHANNEL_KINDS) == {"slack", "teams", "webhook", "email", "console"}
+    assert set(CHANNELS) == {"slack", "teams", "webhook", "email", "console"}
     with pytest.raises(ChannelConfigError) as err:
         validate_channel_options("slack", {"webhook_url": {"env": "X"}, "channel": "#x"})
     assert err.value.key == "channel" and "allowed: max_mentions" in err.value.message
@@ -678,7 +678,7 @@ def test_documented_config_example_validates() -> None:
 
     (example,) = [b for b in doc_blocks("yaml") if "routes:" in b]
     cfg = ChannelsConfig.model_validate(yaml.safe_load(example)["alerts"])
-    assert {c.kind for c in cfg.channels} == set(CHANNEL_KINDS)
+    assert {c.kind for c in cfg.channels} == set(CHANNELS)
     assert route(sample_alert(), cfg.routes) == ["social-slack", "automation", "oncall-mail", "social-teams"]
     assert route(sample_alert(event="updated"), cfg.routes) == ["social-slack", "automation"]
 

@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 import yaml
 
-from brandpulse import cli, stack
+from app import cli, stack
 from brandpulse.settings import ENV_SECTIONS, Settings, StackSettings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -542,7 +542,7 @@ def test_workers_run_real_subcommands() -> None:
             f"{stage}: `{command[0]}` is not listed by `brandpulse --help`"
         )
         args = _parse(command)
-        assert args.command == stage and args.func is getattr(cli, f"cmd_{stage}")
+        assert args.command == stage and args.worker_stage == stage  # the stage's own worker command
     for name in built_services():
         if not is_one_shot(name):
             assert name in WORKERS, f"{name}: long-running service from the BrandPulse image that is not a worker"
@@ -869,9 +869,18 @@ def test_dockerignore_keeps_secrets_and_junk_out_of_the_build_context() -> None:
     for path in (".env", ".git/config", ".venv/bin/python", "tests/unit/test_compose.py",
                  "brandpulse/__pycache__/cli.cpython-311.pyc", ".mypy_cache/x.json", "docs/DEPLOY.md"):
         assert not in_build_context(path), f"{path} must not be sent to the Docker daemon"
-    for path in ("pyproject.toml", "requirements.lock", "README.md", "brandpulse/cli.py",
+    for path in ("pyproject.toml", "requirements.lock", "README.md", "app/cli.py", "brandpulse/settings.py",
                  "config/brandpulse.yaml", "enrich/lexicons/en.tsv", "index/templates.py"):
         assert in_build_context(path), f"{path} is needed by the image build"
+    # every package the wheel is built from is in the context and copied into the builder
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    copied = {shlex.split(rest)[0] for stage in dockerfile_stages() for op, rest in stage.instructions
+              if op == "COPY" and not rest.startswith("--from=")}
+    for package in (pat.rstrip("*") for pat in patterns):
+        assert in_build_context(f"{package}/__init__.py"), f"package {package} is excluded by .dockerignore"
+        assert package in copied, f"the Dockerfile does not copy package {package}"
     for stage in dockerfile_stages():
         for op, rest in stage.instructions:
             if op == "COPY" and not rest.startswith("--from="):

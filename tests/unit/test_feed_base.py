@@ -8,22 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from brandpulse.plugins import SecretRef
 from brandpulse.schema import MAX_TEXT_CHARS, Author, Engagement, Mention, mention_id
-from ingest.feeds import FEED_KINDS, FeedConfigError, build_feed, validate_options
-from ingest.feeds.base import (
-    MAX_CURSOR_BYTES,
-    FeedError,
-    ItemError,
-    Post,
-    SecretRef,
-    SeenWindow,
-    check_cursor_size,
-    html_to_text,
-    parse_timestamp,
-    post_from_record,
-    post_to_record,
-)
-from ingest.http import parse_reset, parse_retry_after
+from ingest.feeds import FEEDS, FeedConfigError, build_feed, validate_options
+from ingest.feeds.cleaning import html_to_text
+from ingest.feeds.contract import FeedError, ItemError, Post
+from ingest.feeds.cursor import MAX_CURSOR_BYTES, SeenWindow, check_cursor_size
+from ingest.feeds.records import post_from_record, post_to_record
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -98,34 +89,6 @@ def test_item_error_truncates_raw() -> None:
 def test_feed_error_carries_feed_and_retry_after() -> None:
     err = FeedError("news", "HTTP 503", retry_after=12.0)
     assert err.feed == "news" and err.retry_after == 12.0 and "news: HTTP 503" in str(err)
-
-
-# --- timestamps ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("2026-03-01T12:00:00Z", T0),
-        ("2026-03-01T12:00:00.123456789Z", T0.replace(microsecond=123456)),
-        ("2026-03-01 17:30:00+05:30", T0),
-        ("2026-03-01T12:00:00", T0),  # naive: taken as UTC
-        ("Sun, 01 Mar 2026 07:00:00 -0500", T0),
-        ("Sun, 01 Mar 2026 12:00:00 GMT", T0),
-        (1772366400, T0),
-        (1772366400000, T0),  # milliseconds
-        ("1772366400", T0),
-        (1772366400.0, T0),
-    ],
-)
-def test_parse_timestamp_formats(value: object, expected: datetime) -> None:
-    assert parse_timestamp(value) == expected
-
-
-@pytest.mark.parametrize("value", ["", "yesterday", "2026-13-45T00:00:00Z", None, True, [], float("nan")])
-def test_parse_timestamp_rejects(value: object) -> None:
-    with pytest.raises(ValueError):
-        parse_timestamp(value)
 
 
 # --- text ---------------------------------------------------------------------------------------
@@ -233,31 +196,12 @@ def test_secret_ref(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         SecretRef(file="nope").resolve(tmp_path)
 
 
-# --- HTTP header parsing ------------------------------------------------------------------------
-
-
-def test_parse_retry_after() -> None:
-    now = T0.timestamp()
-    assert parse_retry_after("120", now=now) == 120.0
-    assert parse_retry_after("Sun, 01 Mar 2026 12:00:30 GMT", now=now) == 30.0
-    assert parse_retry_after("Sun, 01 Mar 2026 11:00:00 GMT", now=now) == 0.0
-    assert parse_retry_after("soon", now=now) is None
-
-
-def test_parse_reset() -> None:
-    now = T0.timestamp()
-    assert parse_reset("42", now=now) == 42.0  # Reddit: seconds until reset
-    assert parse_reset(str(int(now) + 60), now=now) == 60.0  # Bluesky: epoch seconds
-    assert parse_reset("2026-03-01T12:05:00.000Z", now=now) == 300.0  # Mastodon: ISO timestamp
-    assert parse_reset("later", now=now) is None
-
-
 # --- registry -----------------------------------------------------------------------------------
 
 
 def test_registry_kinds_have_frozen_strict_options() -> None:
-    assert {"replay", "rss"} <= set(FEED_KINDS)
-    for kind, cls in FEED_KINDS.items():
+    assert {"replay", "rss"} <= set(FEEDS)
+    for kind, cls in FEEDS.items():
         assert cls.kind == kind
         config = cls.Options.model_config
         assert config.get("frozen") is True and config.get("extra") == "forbid", kind
@@ -303,4 +247,4 @@ def test_every_feeds_md_example_validates() -> None:
                        if k not in ("name", "kind", "interval_seconds", "jitter_seconds", "enabled")}
             validate_options(entry["kind"], options)
             kinds.add(entry["kind"])
-    assert kinds == set(FEED_KINDS)  # one example per connector
+    assert kinds == set(FEEDS)  # one example per connector

@@ -27,7 +27,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_every_cli_subcommand_is_documented() -> None:
-    from brandpulse.cli import build_parser
+    from app.cli import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
@@ -40,7 +40,7 @@ def test_every_cli_subcommand_is_documented() -> None:
 def test_readme_has_a_valid_example_for_every_feed_connector() -> None:
     import yaml
 
-    from ingest.feeds import FEED_KINDS, validate_options
+    from ingest.feeds import FEEDS, validate_options
 
     m = re.search(r"<!-- feeds-examples:start -->\n```yaml\n(.*?)```\n<!-- feeds-examples:end -->", README, re.S)
     assert m, "README lost its feeds-examples block"
@@ -49,4 +49,4 @@ def test_readme_has_a_valid_example_for_every_feed_connector() -> None:
     for feed in feeds:
         options = {k: v for k, v in feed.items() if k not in common}
         validate_options(feed["kind"], options)  # raises FeedConfigError naming the bad key
-    assert {f["kind"] for f in feeds} == set(FEED_KINDS), "every connector needs a README example"
+    assert {f["kind"] for f in feeds} == set(FEEDS), "every connector needs a README example"

@@ -3,19 +3,9 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 
-import pytest
-
-from index.search import build_query, parse_when, print_table
+from index.search import build_query, print_table
 
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
-
-
-def test_relative_and_absolute_times() -> None:
-    assert parse_when("24h", NOW) == datetime(2026, 11, 19, 18, 0, tzinfo=UTC)
-    assert parse_when("7d", NOW) == datetime(2026, 11, 13, 18, 0, tzinfo=UTC)
-    assert parse_when("2026-11-20T10:00:00Z", NOW) == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-    with pytest.raises(ValueError, match="24h"):
-        parse_when("yesterday", NOW)
 
 
 def test_filters_are_exact_and_text_is_searched() -> None:

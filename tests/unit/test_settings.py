@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from brandpulse.settings import ConfigError, load_settings
+from app.stages import load_config
+from brandpulse.settings import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -17,7 +18,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_bundled_configs_are_valid() -> None:
     for name in ("brandpulse.yaml", "demo.yaml"):
-        s = load_settings(REPO / "config" / name, environ={})
+        s = load_config(REPO / "config" / name, environ={})
         assert s.brands and s.feeds
 
 
@@ -25,7 +26,7 @@ def test_env_overrides_connection_settings_and_secret_files(tmp_path: Path) -> N
     secret = tmp_path / "pw"
     secret.write_text("s3cret\n")
     p = write(tmp_path, "brands: [{name: Acme}]\n")
-    s = load_settings(p, environ={
+    s = load_config(p, environ={
         "BRANDPULSE_KAFKA__BOOTSTRAP_SERVERS": "kafka:9092",
         "BRANDPULSE_ELASTICSEARCH__URL": "https://es:9200",
         "BRANDPULSE_ELASTICSEARCH__USERNAME": "elastic",
@@ -56,7 +57,7 @@ def test_env_overrides_connection_settings_and_secret_files(tmp_path: Path) -> N
 def test_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str, needle: str) -> None:
     p = write(tmp_path, text)
     with pytest.raises(ConfigError) as exc:
-        load_settings(p, environ={})
+        load_config(p, environ={})
     msg = str(exc.value)
     assert str(p) in msg
     assert key in msg
@@ -65,10 +66,10 @@ def test_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str, n
 
 def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="BRANDPULSE_CONFIG"):
-        load_settings(tmp_path / "nope.yaml", environ={})
+        load_config(tmp_path / "nope.yaml", environ={})
 
 
 def test_bad_env_value_is_reported_with_its_key(tmp_path: Path) -> None:
     p = write(tmp_path, "brands: [{name: Acme}]\n")
     with pytest.raises(ConfigError, match=r"topics\.partitions"):
-        load_settings(p, environ={"BRANDPULSE_TOPICS__PARTITIONS": "many"})
+        load_config(p, environ={"BRANDPULSE_TOPICS__PARTITIONS": "many"})

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import IO
 
-STAGES = ("ingest", "enrich", "index", "alerts")
+from app.stages import STAGE_NAMES as STAGES
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Supervisor:
     def __init__(self, *, config: str | None, log_format: str | None = None, stages: tuple[str, ...] = STAGES,
                  extra_args: dict[str, list[str]] | None = None, stdout: IO[bytes] | None = None,
                  stderr: IO[bytes] | None = None) -> None:
-        base = [sys.executable, "-m", "brandpulse.cli"]
+        base = [sys.executable, "-m", "app.cli"]
         if config:
             base += ["--config", config]
         if log_format:

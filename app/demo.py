@@ -22,19 +22,18 @@ from urllib.parse import urlsplit
 import requests
 from kafka.errors import KafkaError
 
-from brandpulse import stack
-from brandpulse.esclient import make_es, wait_for_es
+from app import stack
+from app.setup import setup
+from app.stages import load_config
+from app.supervisor import Supervisor
+from brandpulse.esclient import alerts_index, make_es, mentions_alias, wait_for_es
 from brandpulse.kafkaio import group_lag, make_admin, topic_count, wait_for_broker
-from brandpulse.settings import Settings, load_settings
+from brandpulse.settings import Settings
 from brandpulse.state import StateStore
-from brandpulse.supervisor import Supervisor
-from index.templates import alerts_index, mentions_alias
 
 
 def reset_demo(s: Settings) -> None:
     """Delete the demo's topics, consumer groups and indices; recreate them empty."""
-    from brandpulse.cli import setup
-
     admin = make_admin(s.kafka)
     try:
         t = s.topics
@@ -217,7 +216,7 @@ def caught_up(s: Settings) -> bool:
 
 def run_demo(*, config: str, keep_running: bool = False, timeout: float = 600.0) -> int:
     t0 = time.monotonic()
-    s = load_settings(config)
+    s = load_config(config)
     print(f"== BrandPulse demo ({config})", flush=True)
     took = stack.up(s.stack)
     print(f"== local stack ready in {took:.1f}s", flush=True)
