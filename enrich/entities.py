@@ -16,18 +16,16 @@ Each kind is de-duplicated keeping first-seen order and capped at ``MAX_PER_KIND
 >>> e = extract_entities("Worst. #AcmeFail 😡😡 @AcmeHelp $acme https://Acme.com:443/x/?utm_source=tw#top")
 >>> e.hashtags, e.handles, e.cashtags, e.urls, e.emojis
 (('#acmefail',), ('@acmehelp',), ('$ACME',), ('https://acme.com/x',), ('😡',))
->>> split_hashtag("#WorstServiceEver")
-['worst', 'service', 'ever']
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Container, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from enrich.nlp import CASHTAG_RE, HANDLE_RE, HASHTAG_RE, MARKS, URL_RE
+from brandpulse.text import CASHTAG_RE, HANDLE_RE, HASHTAG_RE, URL_RE
 
 MAX_PER_KIND = 50
 
@@ -213,56 +211,3 @@ def extract_entities(text: str) -> Entities:
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Hashtag splitting
-
-_CAMEL_RE = re.compile(
-    f"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z{MARKS}]+|[A-Z]+|\\d+|[^\\W\\d_A-Za-z][\\w{MARKS}]*"
-)
-_MAX_SEGMENT = 20
-
-
-def _segment(word: str, vocabulary: Container[str]) -> list[str] | None:
-    """Split a run of lower-case letters into vocabulary words (fewest pieces), or None."""
-    n = len(word)
-    best: list[list[str] | None] = [None] * (n + 1)
-    best[0] = []
-    for end in range(1, n + 1):
-        for start in range(max(0, end - _MAX_SEGMENT), end):
-            prev = best[start]
-            if prev is None:
-                continue
-            piece = word[start:end]
-            if piece in vocabulary and (best[end] is None or len(prev) + 1 < len(best[end] or ())):
-                best[end] = [*prev, piece]
-    return best[n]
-
-
-def split_hashtag(tag: str, vocabulary: Container[str] | None = None) -> list[str]:
-    """The words of a hashtag, lower-cased (casefolded).
-
-    Splits on ``_``, on case changes (``#WorstServiceEver``), on letter/digit boundaries, and,
-    when ``vocabulary`` is given, splits an all-lower-case run into vocabulary words
-    (``#worstserviceever`` -> worst service ever) if it can be covered entirely.
-
-    >>> split_hashtag("#worst_service_ever"), split_hashtag("#iPhone15Pro")
-    (['worst', 'service', 'ever'], ['i', 'phone', '15', 'pro'])
-    >>> split_hashtag("#worstserviceever", {"worst", "service", "ever", "worse"})
-    ['worst', 'service', 'ever']
-    >>> split_hashtag("#پاکستان_زندہ_باد")
-    ['پاکستان', 'زندہ', 'باد']
-    """
-    body = tag[1:] if tag.startswith("#") else tag
-    words: list[str] = []
-    for chunk in body.split("_"):
-        if not chunk:
-            continue
-        for piece in _CAMEL_RE.findall(chunk):
-            low = piece.casefold()
-            if vocabulary is not None and piece.islower() and low not in vocabulary and len(low) > 3:
-                parts = _segment(low, vocabulary)
-                if parts:
-                    words.extend(parts)
-                    continue
-            words.append(low)
-    return words

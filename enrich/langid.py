@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from brandpulse.schema import Language
+from brandpulse.text import HANDLE_RE, URL_RE
 
 __all__ = ["LanguageIdentifier", "model_path"]
 
@@ -40,10 +41,8 @@ _MODEL_CHARS = 300  # fastText gets at most this many characters (its cost grows
 _SHORT_LATIN_LETTERS = 12  # Latin texts with fewer letters than this are "short"
 _SHORT_CONFIDENT = 0.80  # a short Latin text is trusted to fastText only above this probability
 
-_URL_RE = re.compile(
-    r"(?:https?://|www\.)\S+|\b[\w.-]+\.(?:com|org|net|io|co|ly|pk|ge|es|sa|ae)(?:/\S*)?\b", re.IGNORECASE
-)
-_HANDLE_RE = re.compile(r"@\w+")
+# Bare domains ("acme.com/help") say nothing about the language either; URLs and handles are the core's.
+_BARE_DOMAIN_RE = re.compile(r"\b[\w.-]+\.(?:com|org|net|io|co|ly|pk|ge|es|sa|ae)(?:/\S*)?\b", re.IGNORECASE)
 _LETTER_RE = re.compile(r"[^\W\d_]")
 _LATIN_RE = re.compile(r"[A-Za-z\u00C0-\u024F\u1E00-\u1EFF]")
 _ARABIC_RE = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
@@ -162,8 +161,8 @@ class LanguageIdentifier:
             return ""
         s = text[:_MAX_CHARS]
         s = _SURROGATE_RE.sub(" ", s)
-        s = _URL_RE.sub(" ", s)
-        s = _HANDLE_RE.sub(" ", s)
+        s = _BARE_DOMAIN_RE.sub(" ", URL_RE.sub(" ", s))
+        s = HANDLE_RE.sub(" ", s)
         s = _NON_TEXT_RE.sub(" ", s)  # emojis, punctuation, '#', control characters
         return _WS_RE.sub(" ", s).strip()
 

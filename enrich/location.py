@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from brandpulse.schema import Geo, Location
-from enrich.entities import split_hashtag
+from brandpulse.text import fold_script, split_hashtag
 from enrich.keywords import load_stopwords
 from enrich.nlp import SUPPORTED_LANGUAGES
 
@@ -146,14 +146,14 @@ _WORD_RE = re.compile(r"[^\W\d_][\w'’\u200c\u0300-\u036f\u064b-\u065f\u0670]*"
 # ---------------------------------------------------------------------------------------------
 # normalisation
 
-_ARABIC_FOLD = str.maketrans(
+# On top of the core's script folding (brandpulse/text.py): place names are also written with
+# Urdu yeh barree/Pashto yeh for yeh, Sindhi kaf, do-chashmi heh for heh, and with apostrophes,
+# dots and hyphens that readers ignore ("Guinea-Bissau", "Xi'an", "St. Louis").
+_PLACE_FOLD = str.maketrans(
     {
-        "ى": "ي", "ی": "ي", "ې": "ي", "ے": "ي", "ۍ": "ي",
-        "ک": "ك", "ڪ": "ك",
-        "ہ": "ه", "ة": "ه", "ۃ": "ه", "ھ": "ه", "ە": "ه",
-        "ٱ": "ا",
-        "\u0640": None, "\u200d": None, "'": None, "’": None, "ʼ": None, "‘": None, "`": None,
-        ".": None, "ʻ": None, "\u200c": " ", "-": " ", "‐": " ", "_": " ", "\u00a0": " ",
+        "ې": "ی", "ے": "ی", "ۍ": "ی", "ڪ": "ک", "ھ": "ه",
+        "'": None, "’": None, "ʼ": None, "‘": None, "`": None, ".": None, "ʻ": None,
+        "-": " ", "‐": " ", "_": " ", "\u00a0": " ",
     }
 )
 
@@ -170,8 +170,8 @@ def norm(text: str) -> str:
     """
     s = text.casefold()
     if not s.isascii():
-        s = unicodedata.normalize("NFD", s).translate(_DROP_MARKS)
-    return " ".join(s.translate(_ARABIC_FOLD).split())
+        s = fold_script(unicodedata.normalize("NFD", s).translate(_DROP_MARKS))
+    return " ".join(s.translate(_PLACE_FOLD).split())
 
 
 def _is_georgian(word: str) -> bool:

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
+
+from brandpulse.text import WORD_CHAR
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "es", "ar", "ur", "ka")
 FAMILIES: tuple[str, ...] = ("en", "es", "ar", "ur", "xx")
@@ -36,35 +37,6 @@ _FAMILY_OF: dict[str, str] = {"en": "en", "es": "es", "ar": "ar", "fa": "ar", "u
 _MAX_LENGTH = 2_000_000
 DEFAULT_BATCH_SIZE = 256
 
-
-def _combining_marks() -> str:
-    """A regex character-class body with every combining mark in the BMP (categories Mn, Mc, Me).
-
-    Python's ``\\w`` does not match combining marks, yet they are part of words in Urdu, Arabic
-    (harakat), Devanagari and others; a hashtag like ``#مُلتان`` must not stop at the damma.
-    """
-    ranges: list[tuple[int, int]] = []
-    for cp in range(0x300, 0x10000):
-        if unicodedata.category(chr(cp)) in ("Mn", "Mc", "Me"):
-            if ranges and ranges[-1][1] == cp - 1:
-                ranges[-1] = (ranges[-1][0], cp)
-            else:
-                ranges.append((cp, cp))
-    return "".join(
-        f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges
-    )
-
-
-MARKS = _combining_marks()
-# A "word character" for hashtags and handles: \w, combining marks, ZWNJ/ZWJ (Persian/Urdu words).
-WORD_CHAR = f"[\\w{MARKS}\\u200c\\u200d]"
-
-# The "#" comes first so the regex engine can skip ahead to it; the look-behind then checks the
-# character before it (no hashtag inside a word, an HTML entity "&#39;", a URL path or "##").
-HASHTAG_RE = re.compile(f"#(?<![\\w&/#{MARKS}]#)({WORD_CHAR}+)")
-HANDLE_RE = re.compile(r"@(?<![\w@.]@)(\w{1,50})")
-CASHTAG_RE = re.compile(r"\$(?<![\w$]\$)([A-Za-z][A-Za-z0-9]{0,5}(?:\.[A-Za-z]{1,2})?)(?![\w$])")
-URL_RE = re.compile(r"(?:\b[A-Za-z][A-Za-z0-9+.-]*://|\bwww\.)[^\s<>\"'`\u200b]+", re.IGNORECASE)
 
 # Whole-token matchers used by the tokenizer (``fullmatch``): these tokens are never split.
 _ENTITY_TOKEN_RE = re.compile(

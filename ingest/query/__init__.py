@@ -7,10 +7,11 @@
 ['Acme']
 """
 
+from brandpulse.text import normalize
+
 from ._eval import MatchDoc
 from ._matcher import BrandMatcher, BrandSpec
 from ._parser import Query, QuerySyntaxError, compile_query
-from ._text import normalize
 
 __all__ = [
     "BrandMatcher",

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._text import (
-    TOKEN_RE,
-    arabic_alternate,
-    lang_keys,
-    norm_author,
-    norm_country,
-    normalize,
-    site_keys,
-)
+from brandpulse.text import normalize
+
+from ._text import TOKEN_RE, arabic_alternate, lang_keys, norm_author, norm_country, site_keys
 
 Span = tuple[int, int]
 # A trigger is a set of index keys such that a document can only match the node if at least one

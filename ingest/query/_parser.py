@@ -6,6 +6,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from brandpulse.text import normalize
+
 from ._eval import (
     STREAMS,
     And,
@@ -22,7 +24,7 @@ from ._eval import (
     SpanOr,
     Term,
 )
-from ._text import display_width, norm_author, norm_lang, normalize, query_tokens
+from ._text import display_width, norm_author, norm_lang, query_tokens
 
 TEXT_FIELDS = ("title", "text")
 META_FIELDS = ("author", "site", "lang", "country")

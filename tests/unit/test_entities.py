@@ -1,4 +1,4 @@
-"""Entities (hashtags, handles, cashtags, URLs, emojis), the hashtag splitter and the tokenizer fixes."""
+"""Entities (hashtags, handles, cashtags, URLs, emojis) and the tokenizer fixes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from enrich.entities import (
     extract_emojis,
     extract_entities,
     normalize_url,
-    split_hashtag,
 )
 from enrich.nlp import family_for, get_pipeline, pipe_texts, token_kind
 
@@ -160,28 +159,3 @@ def test_entity_lists_are_capped() -> None:
     assert len(extract_entities(text).hashtags) == 50
 
 
-# ------------------------------------------------------------------------------------ hashtag splitter
-
-
-@pytest.mark.parametrize(
-    ("tag", "words"),
-    [
-        ("#WorstServiceEver", ["worst", "service", "ever"]),
-        ("#worst_service_ever", ["worst", "service", "ever"]),
-        ("AcmeFail", ["acme", "fail"]),
-        ("#NASAIsCool", ["nasa", "is", "cool"]),
-        ("#iPhone15Pro", ["i", "phone", "15", "pro"]),
-        ("#پاکستان_زندہ_باد", ["پاکستان", "زندہ", "باد"]),
-        ("#საქართველო", ["საქართველო"]),
-        ("#worstserviceever", ["worstserviceever"]),
-    ],
-)
-def test_split_hashtag(tag: str, words: list[str]) -> None:
-    assert split_hashtag(tag) == words
-
-
-def test_split_hashtag_with_vocabulary_segments_lowercase_runs() -> None:
-    vocab = {"worst", "service", "ever", "wor", "st", "serv", "ice"}
-    assert split_hashtag("#worstserviceever", vocab) == ["worst", "service", "ever"]
-    # no full cover -> left whole
-    assert split_hashtag("#worstxyzever", vocab) == ["worstxyzever"]
