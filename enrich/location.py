@@ -47,21 +47,17 @@ from __future__ import annotations
 import functools
 import math
 import re
-import threading
-import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from brandpulse.schema import Geo, Location
-from brandpulse.text import fold_script, split_hashtag
+from brandpulse.text import split_hashtag
+from enrich.gazetteer import NEAREST_CITY_KM, Entry, Place, get_gazetteer, norm
 from enrich.keywords import load_stopwords
 from enrich.nlp import SUPPORTED_LANGUAGES
 
-GAZETTEER_DIR = Path(__file__).with_name("gazetteer")
-NEAREST_CITY_KM = 50.0
 COUNTRY_CODE_KM = 150.0
 MIN_POP_LOWERCASE = 100_000
 MIN_POP_LOWERCASE_NO_CUE = 1_000_000
@@ -69,8 +65,6 @@ MIN_POP_STRONG_ALTERNATE = 1_000_000
 MIN_POP_STRONG_SCRIPT = 100_000
 MAX_TEXT_LOCATIONS = 5
 MAX_MATCHES = 50  # candidate spans resolved per text (a 10,000-character post can name a place 1,000 times)
-MAX_NGRAM = 3
-REGION_PSEUDO_POPULATION = 1_000_000
 
 # Countries a language points at (a weak prior, used only to break ties between namesakes).
 LANGUAGE_COUNTRIES: dict[str, frozenset[str]] = {
@@ -143,37 +137,6 @@ _FLAG_RE = re.compile("[\U0001f1e6-\U0001f1ff]{2}")
 _PROFILE_SPLIT_RE = re.compile(r"[,،;|/•·\-–—()\[\]]+|\s{2,}")
 _WORD_RE = re.compile(r"[^\W\d_][\w'’\u200c\u0300-\u036f\u064b-\u065f\u0670]*")
 
-# ---------------------------------------------------------------------------------------------
-# normalisation
-
-# On top of the core's script folding (brandpulse/text.py): place names are also written with
-# Urdu yeh barree/Pashto yeh for yeh, Sindhi kaf, do-chashmi heh for heh, and with apostrophes,
-# dots and hyphens that readers ignore ("Guinea-Bissau", "Xi'an", "St. Louis").
-_PLACE_FOLD = str.maketrans(
-    {
-        "ې": "ی", "ے": "ی", "ۍ": "ی", "ڪ": "ک", "ھ": "ه",
-        "'": None, "’": None, "ʼ": None, "‘": None, "`": None, ".": None, "ʻ": None,
-        "-": " ", "‐": " ", "_": " ", "\u00a0": " ",
-    }
-)
-
-
-_DROP_MARKS = {cp: None for cp in range(0x300, 0x10000) if unicodedata.combining(chr(cp))}
-
-
-@functools.lru_cache(maxsize=200_000)
-def norm(text: str) -> str:
-    """The lookup key of a name or token: casefolded, accents/harakat dropped, letters folded.
-
-    >>> norm("Mérida") == norm("MERIDA"), norm("لاہور") == norm("لاھور"), norm("Guinea-Bissau")
-    (True, True, 'guinea bissau')
-    """
-    s = text.casefold()
-    if not s.isascii():
-        s = fold_script(unicodedata.normalize("NFD", s).translate(_DROP_MARKS))
-    return " ".join(s.translate(_PLACE_FOLD).split())
-
-
 def _is_georgian(word: str) -> bool:
     return bool(word) and "\u10a0" <= word[0] <= "\u10ff"
 
@@ -184,148 +147,6 @@ def _is_arabic(word: str) -> bool:
 
 def _is_latin(word: str) -> bool:
     return bool(word) and (word[0].isascii() or "\u00c0" <= word[0] <= "\u024f")
-
-
-# ---------------------------------------------------------------------------------------------
-# gazetteer
-
-
-@dataclass(frozen=True, slots=True)
-class Place:
-    name: str
-    country_code: str
-    kind: str  # "city" | "region" | "country"
-    population: int
-    lat: float | None = None
-    lon: float | None = None
-
-
-class _Entry(NamedTuple):
-    place: int  # index into Gazetteer.places
-    main: bool  # matched the main name or a curated name (not a GeoNames alternate)
-    exact: str | None = None  # case-sensitive form required (abbreviations like "US")
-
-
-@dataclass
-class Gazetteer:
-    places: list[Place] = field(default_factory=list)
-    index: dict[str, list[_Entry]] = field(default_factory=dict)
-    grid: dict[tuple[int, int], list[int]] = field(default_factory=dict)
-    country_by_code: dict[str, int] = field(default_factory=dict)
-    us_state_codes: set[str] = field(default_factory=set)
-    multi_first: dict[str, int] = field(default_factory=dict)  # first word -> most words in a name
-
-    def add(self, place: Place, names: Iterable[tuple[str, bool]]) -> int:
-        idx = len(self.places)
-        self.places.append(place)
-        seen: set[str] = set()
-        for name, main in names:
-            exact = None
-            if name.startswith("="):
-                name = name[1:]
-                exact = name
-            key = norm(name)
-            if not key or (key in seen and exact is None):
-                continue
-            seen.add(key)
-            self.index.setdefault(key, []).append(_Entry(idx, main, exact))
-            if " " in key:
-                parts = key.split(" ")
-                first = parts[0]
-                self.multi_first[first] = max(self.multi_first.get(first, 1), min(len(parts), MAX_NGRAM))
-        if place.kind == "city" and place.lat is not None and place.lon is not None:
-            self.grid.setdefault((math.floor(place.lat), math.floor(place.lon)), []).append(idx)
-        return idx
-
-    def lookup(self, key: str) -> list[_Entry]:
-        return self.index.get(key, [])
-
-    def nearest_city(self, lat: float, lon: float) -> tuple[Place, float] | None:
-        """The city that best names a point, and its distance in km.
-
-        Searches the 1-degree cells around the point; among cities within NEAREST_CITY_KM a larger
-        city may beat a nearer suburb: score = log10(population) - 3 * log10(1 + km / 5). With no
-        city that close, the nearest one is returned.
-        """
-        best: tuple[Place, float] | None = None
-        best_named: tuple[float, Place, float] | None = None
-        cy, cx = math.floor(lat), math.floor(lon)
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                cell_x = (cx + dx + 180) % 360 - 180
-                for idx in self.grid.get((cy + dy, cell_x), ()):
-                    p = self.places[idx]
-                    d = _haversine_km(lat, lon, p.lat or 0.0, p.lon or 0.0)
-                    if best is None or d < best[1]:
-                        best = (p, d)
-                    if d <= NEAREST_CITY_KM:
-                        score = math.log10(p.population + 10) - 3 * math.log10(1 + d / 5)
-                        if best_named is None or score > best_named[0]:
-                            best_named = (score, p, d)
-        if best_named is not None:
-            return best_named[1], best_named[2]
-        return best
-
-
-def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dphi = p2 - p1
-    dl = math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(a)))
-
-
-def _rows(name: str) -> Iterable[list[str]]:
-    with (GAZETTEER_DIR / name).open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("#") or not line.strip():
-                continue
-            yield line.rstrip("\n").split("\t")
-
-
-def _split_names(cell: str) -> list[str]:
-    return [n.strip() for n in cell.split("|") if n.strip()]
-
-
-def build_gazetteer() -> Gazetteer:
-    """Read the shipped TSV files into a fresh gazetteer (use ``get_gazetteer`` for the shared one)."""
-    gaz = Gazetteer()
-    aliases: dict[str, list[str]] = {}
-    for row in _rows("city_aliases.tsv"):
-        aliases.setdefault(row[0], []).extend(_split_names(row[2]))
-    for row in _rows("cities.tsv"):
-        gid, name, cc, lat, lon, pop = row[:6]
-        alts = _split_names(row[6]) if len(row) > 6 else []
-        names = [(name, True)] + [(a, False) for a in alts] + [(a, True) for a in aliases.get(gid, [])]
-        gaz.add(Place(name, cc, "city", int(pop), float(lat), float(lon)), names)
-    extra: dict[str, list[str]] = {}
-    for row in _rows("country_names.tsv"):
-        extra.setdefault(row[0], []).extend(_split_names(row[1]))
-    for row in _rows("countries.tsv"):
-        cc, name, population = row[0], row[1], int(row[2] or 0)
-        names = [(name, True)] + [(n, True) for n in extra.get(cc, [])]
-        gaz.country_by_code[cc] = gaz.add(Place(name, cc, "country", max(population, 1)), names)
-    for row in _rows("us_states.tsv"):
-        gaz.us_state_codes.add(row[0])
-        gaz.add(Place(row[1], "US", "region", REGION_PSEUDO_POPULATION), [(row[1], True)])
-    for row in _rows("regions.tsv"):
-        names = [(n, True) for n in _split_names(row[2])]
-        gaz.add(Place(row[1], row[0], "region", REGION_PSEUDO_POPULATION), names)
-    return gaz
-
-
-_GAZ: Gazetteer | None = None
-_GAZ_LOCK = threading.Lock()
-
-
-def get_gazetteer() -> Gazetteer:
-    """The process-wide gazetteer, loaded on first use."""
-    global _GAZ
-    if _GAZ is None:
-        with _GAZ_LOCK:
-            if _GAZ is None:
-                _GAZ = build_gazetteer()
-    return _GAZ
 
 
 @functools.cache
@@ -359,7 +180,7 @@ class _Word:
 class _Match:
     start: int
     end: int
-    entries: list[_Entry]
+    entries: list[Entry]
     surface: str
     capitalised: bool
     cue: bool
@@ -529,7 +350,7 @@ class LocationTagger:
     # -- scoring -----------------------------------------------------------------------------
 
     def _admissible(
-        self, m: _Match, e: _Entry, *, profile: bool, context: set[str], prior: frozenset[str]
+        self, m: _Match, e: Entry, *, profile: bool, context: set[str], prior: frozenset[str]
     ) -> float:
         """Evidence strength (0 = reject) of one candidate of a match."""
         place = self.gaz.places[e.place]

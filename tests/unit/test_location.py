@@ -7,7 +7,8 @@ import time
 import pytest
 
 from brandpulse.schema import Geo
-from enrich.location import LocationTagger, get_gazetteer, norm
+from enrich.gazetteer import get_gazetteer, norm
+from enrich.location import LocationTagger
 from enrich.nlp import family_for, get_pipeline
 
 
