@@ -82,7 +82,8 @@ def _run(ctx: WorkerContext) -> None:
             closers.insert(0, _start_digest(s, handler, dispatcher, console))
         return ConsumerSpec(topics=[s.topics.enriched], handler=handler, max_poll_records=s.enrich.batch_size,
                             listener=handler, bind=handler.bind, after_commit=handler.after_commit,
-                            on_idle=handler.idle, closers=closers)
+                            on_idle=handler.idle, closers=closers,
+                            on_malformed=s.alerts.on_malformed)
 
     run_consumer(ctx, build)
 

@@ -14,6 +14,7 @@ from app import stack
 from app.setup import setup
 from app.stages import STAGE_NAMES, STAGES, load_config
 from brandpulse.deadletter import DeadLetter, Filter, list_dead_letters, print_table, replay
+from brandpulse.errors import StageFailed
 from brandpulse.logs import setup_logging
 from brandpulse.loop import StopFlag
 from brandpulse.metrics import WorkerMetrics
@@ -199,6 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"brandpulse: {exc}", file=sys.stderr)
         return 2
+    except StageFailed as exc:  # on_malformed: fail — stop, uncommitted, for a human to look at
+        print(f"brandpulse: {exc}", file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `brandpulse ... | head`: the reader left, that is fine

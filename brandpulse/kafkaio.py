@@ -152,7 +152,7 @@ def delete_topics(s: Settings, names: list[str]) -> None:
 def dead_letter_record(
     *,
     stage: str,
-    error: BaseException | str,
+    error: BaseException,
     value: bytes | None,
     key: bytes | None = None,
     topic: str | None = None,
@@ -162,10 +162,9 @@ def dead_letter_record(
 ) -> bytes:
     """A dead letter carries the stage, the error class and message, where it came from and
     the original bytes (base64, plus the text when it is valid UTF-8, for humans)."""
-    err_class = type(error).__name__ if isinstance(error, BaseException) else "Rejected"
     out: dict[str, Any] = {
         "stage": stage,
-        "error_class": err_class,
+        "error_class": type(error).__name__,
         "error": str(error)[:2000],
         "source": {"topic": topic, "partition": partition, "offset": offset},
         "failed_at": datetime.now(UTC).isoformat(),

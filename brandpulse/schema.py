@@ -18,12 +18,14 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from brandpulse.errors import Rejected
+
 SCHEMA_VERSION = 1
 MAX_TEXT_CHARS = 100_000
 MAX_RECORD_BYTES = 1_000_000
 
 
-class SchemaError(ValueError):
+class SchemaError(Rejected, ValueError):
     """A record that cannot be read as a Mention; ``reason`` says why in one line."""
 
     def __init__(self, reason: str) -> None:

@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from brandpulse.errors import OnMalformed
+
 ENV_PREFIX = "BRANDPULSE_"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "brandpulse.yaml"
 
@@ -142,11 +144,16 @@ class EnrichSettings(_Section):
     )
     vader_positive_threshold: float = Field(0.05, description="VADER compound at or above = positive")
     vader_negative_threshold: float = Field(-0.05, description="VADER compound at or below = negative")
+    on_malformed: OnMalformed = Field(
+        "dead_letter", description="a raw record that cannot be read: dead_letter, skip (log and count) or fail (stop)"
+    )
 
 
 class IndexSettings(_Section):
     batch_size: int = Field(500, ge=1, le=50_000, description="documents per bulk request")
-    flush_seconds: float = Field(1.0, gt=0, description="flush a partial batch after this long")
+    flush_seconds: float = Field(
+        0.25, ge=0, description="a partial batch waits at most this long for more records before the bulk request (0: never)"
+    )
     granularity: Literal["day", "week", "month"] = Field(
         "month", description="one mentions index per period of created_at"
     )
@@ -154,8 +161,9 @@ class IndexSettings(_Section):
     maintenance_interval_seconds: float = Field(
         3600.0, ge=0, description="index worker: retention + next index pre-created this often, and at start (0: off)"
     )
-    on_malformed: Literal["dead_letter", "skip", "fail"] = Field(
-        "dead_letter", description="what to do with a document Elasticsearch rejects"
+    on_malformed: OnMalformed = Field(
+        "dead_letter", description="a record that cannot be indexed (unreadable, or rejected by Elasticsearch): "
+                                   "dead_letter, skip (log and count) or fail (stop the worker)"
     )
 
 
@@ -180,6 +188,9 @@ class AlertSettings(_Section):
     digest: Literal["none", "hourly", "daily"] = Field("none", description="send a summary of each closed hour or UTC day")
     digest_channels: tuple[str, ...] = Field(
         (), description="channels that get the digest (empty: every enabled channel)"
+    )
+    on_malformed: OnMalformed = Field(
+        "dead_letter", description="an enriched record that cannot be read: dead_letter, skip (log and count) or fail (stop)"
     )
 
 

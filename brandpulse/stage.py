@@ -18,6 +18,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
+from brandpulse.errors import OnMalformed
 from brandpulse.kafkaio import group_id, make_consumer, make_producer, wait_for_broker
 from brandpulse.loop import ConsumeLoop, StageHandler, StageResult, StopFlag, close_quietly
 from brandpulse.metrics import WorkerMetrics
@@ -89,7 +90,9 @@ class ConsumerSpec:
 
     ``listener`` gets partition assignments; ``bind`` receives the consumer once it exists (for a
     handler that seeks or reads end offsets); ``closers`` run at shutdown, before the Kafka clients
-    close, in order.
+    close, in order; ``on_malformed`` is what happens to a record the handler fails
+    (brandpulse/errors.py), the same for every stage; ``linger_seconds`` is how long a partial
+    batch waits for more records before it is handled.
     """
 
     topics: list[str]
@@ -100,6 +103,8 @@ class ConsumerSpec:
     after_commit: Callable[[], None] | None = None
     on_idle: Callable[[], StageResult] | None = None
     closers: list[Callable[[], Any]] = field(default_factory=list)
+    on_malformed: OnMalformed = "dead_letter"
+    linger_seconds: float = 0.0
 
 
 def run_consumer(ctx: WorkerContext, build: Callable[[KafkaProducer], ConsumerSpec]) -> None:
@@ -124,7 +129,8 @@ def run_consumer(ctx: WorkerContext, build: Callable[[KafkaProducer], ConsumerSp
             spec.bind(consumer)
         loop = ConsumeLoop(consumer=consumer, producer=producer, handler=spec.handler,
                            dead_letter_topic=s.topics.dead_letter, metrics=ctx.metrics, stop=ctx.stop,
-                           after_commit=spec.after_commit, on_idle=spec.on_idle)
+                           after_commit=spec.after_commit, on_idle=spec.on_idle, on_malformed=spec.on_malformed,
+                           max_records=spec.max_poll_records, linger_seconds=spec.linger_seconds)
         log.info("%s worker consuming %s as group %s", stage, ",".join(spec.topics), group)
         loop.run()
     finally:

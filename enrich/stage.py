@@ -24,7 +24,7 @@ def _run(ctx: WorkerContext) -> None:
 
     def build(producer: KafkaProducer) -> ConsumerSpec:
         return ConsumerSpec(topics=[s.topics.raw], handler=EnrichStage(make_enricher(s), s.topics.enriched),
-                            max_poll_records=s.enrich.batch_size)
+                            max_poll_records=s.enrich.batch_size, on_malformed=s.enrich.on_malformed)
 
     run_consumer(ctx, build)
 

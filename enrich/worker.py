@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from kafka.consumer.fetcher import ConsumerRecord
 
+from brandpulse.errors import EnrichmentError
 from brandpulse.loop import Failure, Output, StageResult
 from brandpulse.schema import Mention, SchemaError
 from brandpulse.settings import Settings
@@ -46,7 +47,7 @@ class EnrichStage:
         enriched = self.enricher.enrich([m for _, m in parsed])
         for (rec, _), out in zip(parsed, enriched, strict=True):
             if isinstance(out, EnrichmentFailure):
-                result.failures.append(Failure(rec, f"{out.error_class}: {out.message}"))
+                result.failures.append(Failure(rec, EnrichmentError(f"{out.error_class}: {out.message}")))
             else:
                 result.outputs.append(Output(self.out_topic, out.kafka_key, out.to_bytes()))
         return result

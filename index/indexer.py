@@ -22,6 +22,7 @@ from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, Elasticsearch
 from kafka.consumer.fetcher import ConsumerRecord
 
+from brandpulse.errors import Rejected, UnreadableAlert
 from brandpulse.esclient import alerts_index
 from brandpulse.loop import Failure, RetryLater, StageResult
 from brandpulse.schema import SCHEMA_VERSION, Mention, SchemaError
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 
 
-class PermanentRejection(Exception):
+class PermanentRejection(Rejected):
     """Elasticsearch refused the document for good (its reason is the message)."""
 
 
@@ -78,7 +79,7 @@ class BulkIndexer:
             if rec.topic == self.alerts_topic:
                 try:
                     actions[i] = alert_action(rec.value or b"", self.prefix)
-                except ValueError as exc:
+                except UnreadableAlert as exc:
                     result.failures.append(Failure(rec, exc))
                 continue
             try:
@@ -91,14 +92,9 @@ class BulkIndexer:
             actions[i] = (meta, to_document(mention, now))
         if not actions:
             return result
-        rejected = self._bulk(actions)
-        for i, reason in rejected.items():
-            if self.settings.on_malformed == "fail":
-                raise RuntimeError(f"document rejected and on_malformed=fail: {reason}")
-            if self.settings.on_malformed == "dead_letter":
-                result.failures.append(Failure(records[i], PermanentRejection(reason)))
-            else:
-                log.warning("skipping rejected document", extra={"reason": reason})
+        # What happens to a rejected document is index.on_malformed, applied by the consume loop.
+        for i, reason in self._bulk(actions).items():
+            result.failures.append(Failure(records[i], PermanentRejection(reason)))
         return result
 
     def _bulk(self, actions: dict[int, tuple[dict[str, Any], dict[str, Any]]]) -> dict[int, str]:
@@ -149,9 +145,9 @@ def alert_action(raw: bytes, prefix: str) -> tuple[dict[str, Any], dict[str, Any
     try:
         alert = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"alert record is not JSON: {exc}") from exc
+        raise UnreadableAlert(f"alert record is not JSON: {exc}") from exc
     if not isinstance(alert, dict) or not alert.get("alert_id") or not alert.get("event"):
-        raise ValueError("alert record lacks alert_id or event")
+        raise UnreadableAlert("alert record lacks alert_id or event")
     if "seq" in alert:  # spike detector: (alert_id, seq) is unique per lifecycle event
         doc_id = f"{alert['alert_id']}-{alert['seq']}"
     else:

@@ -29,6 +29,7 @@ from kafka import KafkaProducer
 from kafka.producer.future import FutureRecordMetadata
 from prometheus_client import Counter, Gauge
 
+from brandpulse.errors import MalformedItem
 from brandpulse.kafkaio import dead_letter_record, make_producer
 from brandpulse.metrics import WorkerMetrics
 from brandpulse.schema import Mention
@@ -217,7 +218,7 @@ class IngestWorker:
             log.warning("feed item skipped", extra={"feed": name, "reason": err.reason, "native_id": err.native_id})
             futures.append(self.producer.send(
                 self.settings.topics.dead_letter, key=name.encode(),
-                value=dead_letter_record(stage="ingest", error=err.reason, value=err.raw,
+                value=dead_letter_record(stage="ingest", error=MalformedItem(err.reason), value=err.raw,
                                          extra={"feed": name, "native_id": err.native_id}),
             ))
         return futures
