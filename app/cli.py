@@ -96,11 +96,21 @@ def _plugin_command(command: Command) -> Callable[[argparse.Namespace], int]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from app.supervisor import Supervisor
+    from app.supervisor import Supervisor, replicas_for
 
     s = _settings(args)
     setup(s)
-    sup = Supervisor(config=args.config, log_format=args.log_format)
+    replicas = replicas_for(s)
+    if args.enrich_processes:
+        replicas["enrich"] = args.enrich_processes
+    if args.index_processes:
+        replicas["index"] = args.index_processes
+    for stage, n in replicas.items():
+        if n > s.topics.partitions:
+            print(f"brandpulse: {n} {stage} processes but {s.topics.partitions} partitions: "
+                  f"{n - s.topics.partitions} will sit idle (raise topics.partitions)", file=sys.stderr)
+    ports = {st: getattr(s.workers, f"{st}_metrics_port") for st in replicas}
+    sup = Supervisor(config=args.config, log_format=args.log_format, replicas=replicas, metrics_ports=ports)
     return sup.run_forever()
 
 
@@ -135,6 +145,16 @@ def cmd_deadletter(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- parser
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="brandpulse", description=__doc__)
     p.add_argument("--config", help=f"config file (default: $BRANDPULSE_CONFIG or {DEFAULT_CONFIG.relative_to(REPO)})")
@@ -164,7 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
             stage.add_arguments(w)
         w.set_defaults(func=_stage_command(stage), worker_stage=stage.name)
 
-    r = sub.add_parser("run", help="set up and run all four workers (Ctrl-C stops them)")
+    r = sub.add_parser("run", help="set up and run every worker under a supervisor (Ctrl-C stops them)")
+    r.add_argument("--enrich-processes", type=_positive, metavar="N",
+                   help="enrich processes in one consumer group (default: workers.enrich_processes, else half the cores)")
+    r.add_argument("--index-processes", type=_positive, metavar="N",
+                   help="index processes in one consumer group (default: workers.index_processes, 1)")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="local stack + demo feeds through every stage, then a summary")

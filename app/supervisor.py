@@ -1,20 +1,26 @@
-"""Runs the four workers as separate processes on one machine (``brandpulse run`` / ``demo``).
+"""Runs the workers as separate processes on one machine (``brandpulse run`` / ``demo``).
 
 A worker that dies is restarted with a growing delay; SIGINT/SIGTERM stops them all gracefully
-(each finishes its batch and commits). In containers, run each stage as its own service instead.
+(each finishes its batch and commits). A stage may run as several processes (``replicas``): they
+join the stage's one consumer group, so Kafka splits the topic's partitions between them, and
+replica *i* serves its metrics on the stage's port + 10·i. In containers, run each stage as its
+own service instead and scale it there (docs/DEPLOY.md).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO
 
 from app.stages import STAGE_NAMES as STAGES
+from brandpulse.settings import Settings
 
 
 @dataclass
@@ -27,16 +33,39 @@ class Child:
     extra: list[str] = field(default_factory=list)
 
 
+REPLICA_PORT_STEP = 10
+
+
+def default_enrich_processes(cpus: int | None = None) -> int:
+    """Half the cores (at least one): enrichment is the CPU-bound stage, and Kafka, Elasticsearch
+    and the other workers need the rest of a small box."""
+    return max(1, (cpus if cpus is not None else (os.cpu_count() or 1)) // 2)
+
+
+def replicas_for(settings: Settings) -> dict[str, int]:
+    w = settings.workers
+    return {"enrich": w.enrich_processes or default_enrich_processes(), "index": w.index_processes}
+
+
 class Supervisor:
     def __init__(self, *, config: str | None, log_format: str | None = None, stages: tuple[str, ...] = STAGES,
                  extra_args: dict[str, list[str]] | None = None, stdout: IO[bytes] | None = None,
-                 stderr: IO[bytes] | None = None) -> None:
+                 stderr: IO[bytes] | None = None, replicas: Mapping[str, int] | None = None,
+                 metrics_ports: Mapping[str, int] | None = None) -> None:
         base = [sys.executable, "-m", "app.cli"]
         if config:
             base += ["--config", config]
         if log_format:
             base += ["--log-format", log_format]
-        self.children = [Child(s, [*base, s, *(extra_args or {}).get(s, [])]) for s in stages]
+        self.children = []
+        for stage in stages:
+            n = max(1, (replicas or {}).get(stage, 1))
+            for i in range(n):
+                args = list((extra_args or {}).get(stage, []))
+                port = (metrics_ports or {}).get(stage)
+                if n > 1 and port:  # every replica needs its own /metrics port
+                    args += ["--metrics-port", str(port + REPLICA_PORT_STEP * i)]
+                self.children.append(Child(stage if n == 1 else f"{stage}#{i + 1}", [*base, stage, *args]))
         self.stdout = stdout
         self.stderr = stderr
         self._stop = threading.Event()
@@ -86,7 +115,8 @@ class Supervisor:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self._stop.set())
         self.start()
-        print("brandpulse: workers running (" + ", ".join(STAGES) + "); Ctrl-C to stop", flush=True)
+        print("brandpulse: workers running (" + ", ".join(c.stage for c in self.children) + "); Ctrl-C to stop",
+              flush=True)
         try:
             while not self._stop.wait(1.0):
                 for note in self.check():

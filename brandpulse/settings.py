@@ -203,6 +203,10 @@ class WorkerSettings(_Section):
     index_metrics_port: int = Field(9103, ge=0, le=65535, description="0 disables the endpoint")
     alerts_metrics_port: int = Field(9104, ge=0, le=65535, description="0 disables the endpoint")
     group_prefix: str = Field("brandpulse", description="consumer group id prefix")
+    enrich_processes: int | None = Field(
+        None, ge=1, le=256, description="`brandpulse run`: enrich processes in one consumer group (unset: half the cores)"
+    )
+    index_processes: int = Field(1, ge=1, le=256, description="`brandpulse run`: index processes in one consumer group")
 
 
 class StackSettings(_Section):
