@@ -46,12 +46,19 @@ order. Stories are never merged after the fact: an id, once given, keeps meaning
 
 Bounds (per brand): at most ``max_stories`` live stories (the least recently active is evicted
 first) and a ``horizon_seconds`` of stream time (a story quiet for longer is evicted); each story
-keeps at most ``max_representatives`` signatures (its first mention, then the variants that
-matched it least well, so a chain of edits still finds it); an LSH bucket, a link and a hashtag
-point to at most ``max_bucket`` stories (the most recent). Stream time is the largest
-``created_at`` seen for the brand, so a replay evicts exactly as the live run did.
+keeps at most ``max_representatives`` signatures (its first mention's, then those of the first
+variants that matched it only loosely, below 0.8 similarity, so a chain of edits still finds it);
+an LSH bucket and a link point to at most ``max_bucket`` stories (the newest), a hashtag to at
+most ``generic_tag_stories`` + 1; the last ``max_recent`` mention ids are remembered, so a
+redelivered mention (Kafka delivers at least once) gets its story again without counting twice.
+Stream time is the largest ``created_at`` seen for the brand, so
+a replay evicts exactly as the live run did. ``snapshot``/``restore`` carry one brand's state as
+JSON; a restore rebuilds the lookup tables from the stories, so a bucket that had overflowed may
+afterwards hold a slightly different set of (old) stories.
 
-Cost: about 20–30 µs per mention with numpy on one core (``bench/eval_stories.py`` measures it).
+Cost: measured by ``bench/eval_stories.py``: about 55–65 µs of CPU per mention on the 2-core
+development machine (normalisation ~10, shingles + MinHash ~13, band keys ~5, index upkeep the
+rest); a repeated text costs the same, so caching signatures per distinct text would save more.
 """
 
 from __future__ import annotations
@@ -71,7 +78,7 @@ import numpy as np
 SNAPSHOT_VERSION = 1
 SHINGLE = 5
 
-Evidence = Literal["new", "link", "text", "hashtags"]
+Evidence = Literal["new", "link", "text", "hashtags", "seen"]
 
 # ---------------------------------------------------------------------------------------------
 # Normalisation
@@ -225,6 +232,7 @@ class StoryConfig:
     horizon_seconds: float = 48 * 3600.0
     max_representatives: int = 4
     max_bucket: int = 8
+    max_recent: int = 2000  # mention ids remembered per brand, so a redelivery keeps its story
     seed: int = 20260316
 
     def __post_init__(self) -> None:
@@ -264,6 +272,7 @@ class _Brand:
     tags: dict[str, list[str]] = field(default_factory=dict)
     clock: float = float("-inf")
     seq: int = 0
+    recent: OrderedDict[str, str] = field(default_factory=OrderedDict)  # mention id -> story id
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,6 +373,10 @@ class StoryIndex:
         st = self._brands.get(brand)
         if st is None:
             st = self._brands[brand] = _Brand()
+        seen = st.recent.get(mention_id)
+        if seen is not None and seen in st.stories:
+            # At-least-once delivery: the same mention again changes nothing and keeps its story.
+            return Assignment(seen, False, "seen", 1.0, st.stories[seen].size)
         t = _timestamp(created_at)
         if t > st.clock:
             st.clock = t
@@ -372,13 +385,18 @@ class StoryIndex:
         best = self._match(st, f)
         if best is None:
             story = self._open(st, mention_id, t, f)
-            return Assignment(story.id, True, "new", 0.0, 1)
-        story, evidence, sim = best
-        story.size += 1
-        story.last_seen = max(story.last_seen, t)
-        st.stories.move_to_end(story.id)
-        self._learn(st, story, f, evidence, sim)
-        return Assignment(story.id, False, evidence, sim, story.size)
+            result = Assignment(story.id, True, "new", 0.0, 1)
+        else:
+            story, evidence, sim = best
+            story.size += 1
+            story.last_seen = max(story.last_seen, t)
+            st.stories.move_to_end(story.id)
+            self._learn(st, story, f, evidence, sim)
+            result = Assignment(story.id, False, evidence, sim, story.size)
+        st.recent[mention_id] = story.id
+        if len(st.recent) > self.config.max_recent:
+            st.recent.popitem(last=False)
+        return result
 
     def stats(self, brand: str | None = None) -> dict[str, int]:
         """Sizes of the index (all brands, or one): stories, LSH buckets, links and hashtags kept."""
@@ -462,7 +480,7 @@ class StoryIndex:
 
     def _open(self, st: _Brand, mention_id: str, t: float, f: _Features) -> _Story:
         sid = story_id_for(mention_id)
-        if sid in st.stories:  # the same mention again (a redelivery): it stays where it is
+        if sid in st.stories:  # a redelivery older than ``recent`` remembers: it stays where it is
             story = st.stories[sid]
             st.stories.move_to_end(sid)
             return story
@@ -568,6 +586,7 @@ class StoryIndex:
             ],
             # Tag lists hold the generic-detection order, which the stories alone do not.
             "tag_lists": {k: v for k, v in st.tags.items()},
+            "recent": list(st.recent.items()),
         }
 
     def restore(self, brand: str, snap: Mapping[str, Any]) -> None:
@@ -589,6 +608,7 @@ class StoryIndex:
                 self._index(st, st.links, link, story.id, story.links)
             story.tags = list(s["tags"])
         st.tags = {k: list(v) for k, v in snap.get("tag_lists", {}).items()}
+        st.recent = OrderedDict((str(m), str(sid)) for m, sid in snap.get("recent", []))
         self._brands[brand] = st
 
     def forget(self, brand: str) -> None:

@@ -179,11 +179,14 @@ def test_a_shared_link_outranks_similar_words() -> None:
     assert a != b and c == b
 
 
-def test_redelivered_mention_keeps_its_story() -> None:
+def test_redelivered_mention_keeps_its_story_and_counts_once() -> None:
     idx = StoryIndex()
     a = one(idx, "x", "ok")  # too short for text evidence: it opens its own story
     assert one(idx, "x", "ok", 1) == a
-    assert one(idx, "y", COMPLAINT, 2) == one(idx, "y", COMPLAINT, 3)
+    b = one(idx, "y", COMPLAINT, 2)
+    one(idx, "z", "RT @user: " + COMPLAINT, 3)
+    again = idx.assign_detail(brand="acme", mention_id="z", created_at=4, text="RT @user: " + COMPLAINT)
+    assert (again.story_id, again.evidence, again.size) == (b, "seen", 2)
 
 
 def test_datetimes_and_floats_are_both_accepted() -> None:
