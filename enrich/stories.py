@@ -49,7 +49,8 @@ first) and a ``horizon_seconds`` of stream time (a story quiet for longer is evi
 keeps at most ``max_representatives`` signatures (its first mention's, then those of the first
 variants that matched it only loosely, below 0.8 similarity, so a chain of edits still finds it);
 an LSH bucket and a link point to at most ``max_bucket`` stories (the newest), a hashtag to at
-most ``generic_tag_stories`` + 1; the last ``max_recent`` mention ids are remembered, so a
+most ``generic_tag_stories`` + 1, and a story is findable by at most ``max_keys_per_story`` links
+and as many hashtags; the last ``max_recent`` mention ids are remembered, so a
 redelivered mention (Kafka delivers at least once) gets its story again without counting twice.
 Stream time is the largest ``created_at`` seen for the brand, so
 a replay evicts exactly as the live run did. ``snapshot``/``restore`` carry one brand's state as
@@ -233,6 +234,7 @@ class StoryConfig:
     max_representatives: int = 4
     max_bucket: int = 8
     max_recent: int = 2000  # mention ids remembered per brand, so a redelivery keeps its story
+    max_keys_per_story: int = 16  # links, and hashtags, a story is findable by
     seed: int = 20260316
 
     def __post_init__(self) -> None:
@@ -489,9 +491,9 @@ class StoryIndex:
         st.stories[sid] = story
         if f.sig is not None:
             self._add_rep(st, story, f)
-        for link in f.links:
+        for link in f.links[: self.config.max_keys_per_story]:
             self._index(st, st.links, link, sid, story.links)
-        for tag in f.tags:
+        for tag in f.tags[: self.config.max_keys_per_story]:
             self._index_tag(st, tag, sid, story)
         while len(st.stories) > self.config.max_stories:
             self._evict(st, next(iter(st.stories)))
@@ -500,10 +502,17 @@ class StoryIndex:
     def _learn(self, st: _Brand, story: _Story, f: _Features, evidence: Evidence, sim: float) -> None:
         """Let a story be found by its variants too: a link or hashtag it did not carry yet, and
         the signature of a text that matched it only loosely (a chain of edits drifts)."""
+        # Bounded per story: a story reposted ten thousand times, each with its own short link,
+        # must not grow the link table by ten thousand keys.
+        cap = self.config.max_keys_per_story
         for link in f.links:
+            if len(story.links) >= cap:
+                break
             if link not in story.links:
                 self._index(st, st.links, link, story.id, story.links)
         for tag in f.tags:
+            if len(story.tags) >= cap:
+                break
             if tag not in story.tags:
                 self._index_tag(st, tag, story.id, story)
         if f.script and f.script not in story.scripts and len(story.scripts) < 4:

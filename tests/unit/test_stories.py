@@ -285,3 +285,14 @@ def test_restore_refuses_another_hash_family() -> None:
     b = StoryIndex(StoryConfig(seed=1))
     with pytest.raises(ValueError, match="num_perm/seed"):
         b.restore("acme", a.snapshot("acme"))
+
+
+def test_a_much_reposted_story_with_unique_links_stays_bounded() -> None:
+    cfg = StoryConfig(max_keys_per_story=5)
+    idx = StoryIndex(cfg)
+    first = one(idx, "0", COMPLAINT, 0, urls=["https://t.example/0"], hashtags=["#h0"])
+    for i in range(1, 300):
+        assert one(idx, str(i), "RT @user: " + COMPLAINT, i, urls=[f"https://t.example/{i}"],
+                   hashtags=[f"#h{i}"]) == first
+    s = idx.stats("acme")
+    assert s["links"] == 5 and s["hashtags"] == 5
