@@ -57,7 +57,11 @@ a replay evicts exactly as the live run did. ``snapshot``/``restore`` carry one 
 JSON; a restore rebuilds the lookup tables from the stories, so a bucket that had overflowed may
 afterwards hold a slightly different set of (old) stories.
 
-Cost: measured by ``bench/eval_stories.py``: about 55–65 µs of CPU per mention on the 2-core
+Memory: about 4 KB per live story (21 MB for one brand at the default 5000-story cap, measured
+with tracemalloc on real posts), most of it the LSH bucket table; lower ``max_stories`` for
+many small brands.
+
+Cost: measured by ``bench/eval_stories.py``: about 50–65 µs of CPU per mention on the 2-core
 development machine (normalisation ~10, shingles + MinHash ~13, band keys ~5, index upkeep the
 rest); a repeated text costs the same, so caching signatures per distinct text would save more.
 """
@@ -269,7 +273,9 @@ class _Story:
 @dataclass(slots=True)
 class _Brand:
     stories: OrderedDict[str, _Story] = field(default_factory=OrderedDict)  # least recently active first
-    bands: dict[bytes, list[str]] = field(default_factory=dict)
+    # LSH buckets: most hold a single story, stored as the bare id (a list per key would be the
+    # largest part of the index); a shared bucket holds a list.
+    bands: dict[bytes, str | list[str]] = field(default_factory=dict)
     links: dict[str, list[str]] = field(default_factory=dict)
     tags: dict[str, list[str]] = field(default_factory=dict)
     clock: float = float("-inf")
@@ -422,9 +428,16 @@ class StoryIndex:
             if ids:
                 return max((st.stories[sid] for sid in ids), key=lambda s: s.seq), "link", 1.0
         candidates: dict[str, None] = {}
+        bands = st.bands
         for key in f.keys:
-            for sid in st.bands.get(key, ()):
-                candidates[sid] = None
+            hit = bands.get(key)
+            if hit is None:
+                continue
+            if isinstance(hit, str):
+                candidates[hit] = None
+            else:
+                for sid in hit:
+                    candidates[sid] = None
         tag_hits: dict[str, int] = {}
         for tag in f.tags:
             ids = st.tags.get(tag)
@@ -526,17 +539,38 @@ class StoryIndex:
     def _add_rep(self, st: _Brand, story: _Story, f: _Features) -> None:
         assert f.sig is not None
         story.reps.append(_Rep(f.sig, f.size))
-        sid, bands, limit = story.id, st.bands, self.config.max_bucket
+        sid, bands = story.id, st.bands
         if len(story.reps) == 1:  # a first signature's band keys are distinct: no membership test
             story.bands.extend(f.keys)
-            for key in f.keys:  # _index, inlined: this is the hot path of every new story
-                ids = bands.setdefault(key, [])
-                ids.append(sid)
-                if len(ids) > limit:
-                    ids.remove(min(ids, key=lambda s: st.stories[s].seq if s in st.stories else -1))
+            for key in f.keys:  # the hot path of every new story
+                hit = bands.get(key)
+                if hit is None:
+                    bands[key] = sid
+                else:
+                    self._add_to_bucket(st, key, hit, sid)
             return
         for key in f.keys:
-            self._index(st, bands, key, sid, story.bands)
+            hit = bands.get(key)
+            if hit is None:
+                bands[key] = sid
+            elif hit == sid or (not isinstance(hit, str) and sid in hit):
+                continue
+            else:
+                self._add_to_bucket(st, key, hit, sid)
+            story.bands.append(key)
+
+    def _add_to_bucket(self, st: _Brand, key: bytes, hit: str | list[str], sid: str) -> None:
+        if isinstance(hit, str):
+            ids = [hit, sid]
+        else:
+            ids = hit
+            ids.append(sid)
+        if len(ids) > self.config.max_bucket:
+            # Drop the oldest story (lowest seq), not the first inserted: the result then does not
+            # depend on the order a restore rebuilds the table in. Its owner keeps the key in its
+            # list; removal on eviction tolerates that.
+            ids.remove(min(ids, key=lambda s: st.stories[s].seq if s in st.stories else -1))
+        st.bands[key] = ids[0] if len(ids) == 1 else ids
 
     def _index(self, st: _Brand, table: dict[Any, list[str]], key: Any, sid: str, owned: list[Any]) -> None:
         ids = table.setdefault(key, [])
@@ -570,7 +604,18 @@ class StoryIndex:
 
     def _evict(self, st: _Brand, sid: str) -> None:
         story = st.stories.pop(sid)
-        _unlist(st.bands, story.bands, sid)
+        bands = st.bands
+        for key in story.bands:
+            hit = bands.get(key)
+            if hit is None:
+                continue
+            if isinstance(hit, str):
+                if hit == sid:
+                    del bands[key]
+            elif sid in hit:
+                hit.remove(sid)
+                if len(hit) == 1:
+                    bands[key] = hit[0]
         _unlist(st.links, story.links, sid)
         _unlist(st.tags, story.tags, sid)
 
