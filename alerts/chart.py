@@ -22,6 +22,7 @@ The image is an indexed-colour PNG (8-bit palette, one IDAT chunk, filter 0 on e
 deflate level 9): flat colours compress to a few KB, and the same input always gives the same
 bytes. ``Layout`` maps buckets and values to pixels; the tests decode the PNG and check pixels
 through it. Labels use a 3×5 bitmap font (digits, ``:.-`` and capital letters).
+``count_band`` turns the detector's expected count and over-dispersion into the band's low/high.
 """
 
 from __future__ import annotations
@@ -315,6 +316,60 @@ def render_png(data: ChartData, *, width: int = 480, height: int = 200) -> bytes
         tw = text_width(data.title)
         cv.text(max(x + 16, width - lay.right - tw), 3, data.title, AXIS)
     return encode_indexed_png(cv.px, width, height, PALETTE)
+
+
+def count_band(mean: float, alpha: float = 0.0, coverage: float = 0.9) -> tuple[float, float]:
+    """The central ``coverage`` interval of a count with this mean: negative binomial with
+    variance ``mean + alpha·mean²`` (Poisson at ``alpha = 0``), the model the spike detector tests
+    against, so the band shows the counts it considers ordinary.
+
+    Exact quantiles by walking the probabilities up to a mean of 700 (where e^-mean still fits a
+    float); a normal approximation of the same mean and variance above, which is close for
+    Poisson-like counts but symmetric where the true band is skewed (over-dispersed counts:
+    at mean 701 and alpha 0.1 it gives 333..1069 against 378..1104 exact).
+
+    >>> count_band(10.0), count_band(10.0, alpha=0.5), count_band(0.0)
+    ((5.0, 15.0), (1.0, 25.0), (0.0, 0.0))
+    """
+    if not 0.0 < coverage < 1.0:
+        raise ValueError("coverage must be between 0 and 1")
+    if mean <= 0:
+        return 0.0, 0.0
+    alpha = max(alpha, 0.0)
+    lo_p, hi_p = (1.0 - coverage) / 2.0, 1.0 - (1.0 - coverage) / 2.0
+    if mean > 700.0:
+        sd = math.sqrt(mean + alpha * mean * mean)
+        z = _normal_quantile(hi_p)
+        return max(0.0, math.floor(mean - z * sd)), math.ceil(mean + z * sd)
+    if alpha < 1e-9:
+        p, step = math.exp(-mean), (lambda k: mean / (k + 1.0))
+    else:
+        r = 1.0 / alpha
+        q = mean / (mean + r)
+        p, step = math.exp(-r * math.log1p(mean / r)), (lambda k: (k + r) / (k + 1.0) * q)
+    cdf, k, low = p, 0, None
+    while True:
+        if low is None and cdf >= lo_p:
+            low = k
+        if cdf >= hi_p:
+            return float(low if low is not None else k), float(k)
+        p *= step(k)
+        k += 1
+        cdf += p
+        if k > 100_000:  # pragma: no cover - unreachable for means up to 700
+            return float(low or 0), float(k)
+
+
+def _normal_quantile(p: float) -> float:
+    """Φ⁻¹(p) by bisection on ``erfc`` (no scipy): plenty for a chart."""
+    lo, hi = -10.0, 10.0
+    for _ in range(80):
+        mid = (lo + hi) / 2.0
+        if 0.5 * math.erfc(-mid / math.sqrt(2.0)) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2.0
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:

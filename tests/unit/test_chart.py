@@ -199,3 +199,17 @@ def test_invalid_input_is_rejected_with_a_reason() -> None:
         render_png(spike_data(), width=50)
     with pytest.raises(ValueError, match="palette"):
         encode_indexed_png(bytes([9]), 1, 1, PALETTE)
+
+
+def test_count_band_is_the_central_interval_of_the_detectors_count_model() -> None:
+    from alerts.chart import count_band
+
+    assert count_band(10.0) == (5.0, 15.0)  # Poisson(10): P(X<=4)=.029 < .05 <= P(X<=5), P(X<=15)=.951
+    lo, hi = count_band(10.0, alpha=0.5)
+    assert lo < 5.0 and hi > 15.0  # over-dispersed: wider
+    assert count_band(0.0) == (0.0, 0.0)
+    assert count_band(699.0, alpha=0.1) == (377.0, 1101.0)  # exact walk, checked in log space
+    lo, hi = count_band(5000.0)
+    assert abs(lo - (5000 - 1.645 * 5000**0.5)) <= 2 and abs(hi - (5000 + 1.645 * 5000**0.5)) <= 2
+    with pytest.raises(ValueError):
+        count_band(1.0, coverage=1.0)
