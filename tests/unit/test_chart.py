@@ -213,3 +213,11 @@ def test_count_band_is_the_central_interval_of_the_detectors_count_model() -> No
     assert abs(lo - (5000 - 1.645 * 5000**0.5)) <= 2 and abs(hi - (5000 + 1.645 * 5000**0.5)) <= 2
     with pytest.raises(ValueError):
         count_band(1.0, coverage=1.0)
+
+
+def test_module_examples_run() -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module("alerts.chart"))
+    assert result.attempted > 0 and result.failed == 0

@@ -196,3 +196,11 @@ def test_config_validation() -> None:
         TermBaseline(half_life_seconds=0)
     with pytest.raises(ValueError):
         TermBaseline(capacity={"term": 0})
+
+
+def test_module_examples_run() -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module("alerts.newterms"))
+    assert result.attempted > 0 and result.failed == 0

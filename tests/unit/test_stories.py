@@ -298,3 +298,11 @@ def test_a_much_reposted_story_with_unique_links_stays_bounded() -> None:
                    hashtags=[f"#h{i}"]) == first
     s = idx.stats("acme")
     assert s["links"] == 5 and s["hashtags"] == 5
+
+
+def test_module_examples_run() -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module("enrich.stories"))
+    assert result.attempted > 0 and result.failed == 0

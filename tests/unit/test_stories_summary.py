@@ -76,3 +76,11 @@ def test_created_at_may_be_datetimes_or_epoch_seconds() -> None:
          {"id": "b", "story_id": "st", "created_at": (T0 + timedelta(minutes=2)).timestamp()}]
     [x] = summarize_stories(s, T0, END)
     assert x.size == 2 and x.authors == 2 and x.reach == 0
+
+
+def test_module_examples_run() -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module("alerts.stories_summary"))
+    assert result.attempted > 0 and result.failed == 0
