@@ -306,3 +306,28 @@ def test_module_examples_run() -> None:
 
     result = doctest.testmod(importlib.import_module("enrich.stories"))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_regression_floor_on_the_labelled_real_posts() -> None:
+    """Not a quality claim (bench/eval_stories.py prints those): a guard that a change to the
+    matching rules does not silently collapse precision or recall on bench/data/stories_eval.jsonl."""
+    import random
+    from collections import Counter
+    from pathlib import Path
+
+    from enrich.entities import extract_entities
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "data" / "stories_eval.jsonl"
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    random.Random(0).shuffle(items)
+    idx = StoryIndex()
+    pred = [idx.assign(brand="eval", mention_id=it["id"], created_at=20.0 * k, text=it["text"],
+                       hashtags=extract_entities(it["text"]).hashtags) for k, it in enumerate(items)]
+    gold = [it["story"] for it in items]
+
+    def pairs(counts: Counter[object]) -> int:
+        return sum(n * (n - 1) // 2 for n in counts.values())
+
+    tp = pairs(Counter(zip(pred, gold, strict=True)))
+    precision, recall = tp / pairs(Counter(pred)), tp / pairs(Counter(gold))
+    assert precision >= 0.55 and recall >= 0.65, (precision, recall)
