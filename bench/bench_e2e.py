@@ -274,26 +274,51 @@ class Counts:
 
 def wait_docs(counts: Counts, workers: Workers, target: int, *, what: str, stall: float,
               on_sample: Callable[[float, int], None] | None = None, period: float = 0.25) -> None:
-    """Until the index holds ``target`` searchable documents; BenchError after ``stall`` seconds
-    without progress, naming where the records are stuck."""
+    """Until every one of ``target`` records is accounted for: searchable in the index, or a dead
+    letter (those fail the exact-count check later, with their reasons, but must not hide the
+    figures). BenchError after ``stall`` seconds without progress, naming where records are stuck."""
     last_n, last_change = -1, time.monotonic()
+    dead, dead_checked = 0, 0.0
     while True:
         workers.check()
         n = counts.docs()
         now = time.monotonic()
+        if now - dead_checked >= 1.0:
+            dead, dead_checked = counts.topic(counts.s.topics.dead_letter), now
         if on_sample:
             on_sample(now, n)
-        if n >= target:
+        if n + dead >= target:
             return
-        if n != last_n:
-            last_n, last_change = n, now
+        if n + dead != last_n:
+            last_n, last_change = n + dead, now
         elif now - last_change > stall:
             t = counts.s.topics
             raise BenchError(
                 f"{what}: no progress for {stall:.0f}s at {n}/{target} documents (raw topic "
-                f"{counts.topic(t.raw)}, enriched {counts.topic(t.enriched)}, dead letters "
-                f"{counts.topic(t.dead_letter)}); see the worker log")
+                f"{counts.topic(t.raw)}, enriched {counts.topic(t.enriched)}, dead letters {dead}); "
+                "see the worker log")
         time.sleep(period)
+
+
+def dead_letter_summary(s: Settings, limit: int = 3) -> list[str]:
+    """The first few dead letters of the run: stage, error class, reason and the text."""
+    consumer = KafkaConsumer(s.topics.dead_letter, **client_kwargs(s.kafka, "bench-dlq"), auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=5000)
+    out: list[str] = []
+    try:
+        for rec in consumer:
+            d = json.loads(rec.value)
+            text = ""
+            try:
+                text = json.loads(d.get("value_text") or "{}").get("text", "")
+            except ValueError:
+                pass
+            out.append(f"{d.get('stage')}/{d.get('error_class')}: {d.get('error', '')[:120]} -- text {text[:100]!r}")
+            if len(out) >= limit:
+                break
+    finally:
+        consumer.close()
+    return out
 
 
 @dataclass
@@ -332,6 +357,7 @@ class PacedPhase:
         self.error: BaseException | None = None
         self.max_pending = 0
         self.searches = 0
+        self.dead = 0
 
     def search_loop(self, deadline: Callable[[], float]) -> None:
         rotation = 0
@@ -363,8 +389,10 @@ class PacedPhase:
         except BaseException as exc:  # handed to the main thread, which reports it
             self.error = exc
 
-    def run(self, drain_timeout: float, workers: Workers) -> tuple[float, float]:
-        """Returns (seconds spent producing, offered rate achieved)."""
+    def run(self, drain_timeout: float, workers: Workers, dead_letters: Callable[[], int]) -> tuple[float, float]:
+        """Returns (seconds spent producing, offered rate achieved). Mentions that became dead
+        letters instead are left out of the latencies (the exact-count check reports them)."""
+        dead_before = dead_letters()
         producer = make_producer(self.s.kafka, "bench-paced", linger_ms=5)
         end = [math.inf]
         finder = threading.Thread(target=self.search_loop, args=(lambda: end[0],), daemon=True)
@@ -400,15 +428,20 @@ class PacedPhase:
         while finder.is_alive():
             finder.join(1.0)
             workers.check()
+            with self.lock:
+                missing = len(self.pending)
+            self.dead = dead_letters() - dead_before
+            if 0 < missing <= self.dead:  # nothing else is coming: every one missing is a dead letter
+                end[0] = 0.0
         if self.error:
             raise BenchError(f"paced phase: searching failed: {self.error!r}")
-        if self.pending:
+        if len(self.pending) > self.dead:
             raise BenchError(f"paced phase: {len(self.pending)} of {n} mentions were not searchable "
                              f"{drain_timeout:.0f}s after the last was produced")
         return produced_for, n / produced_for
 
     def latencies(self) -> list[float]:
-        return [self.found_at[m] - self.sent_at[m] for m in self.sent_at]
+        return [self.found_at[m] - self.sent_at[m] for m in self.sent_at if m in self.found_at]
 
 
 def read_back(es: Elasticsearch, alias: str, feed: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -526,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     ceiling_prefix = f"{run}-ceiling"
     failures: list[str] = []
     missed: list[str] = []
+    evaluated = False
     counts: Counts | None = None
     shared = [(f"{st.name} (shared)", st.pid) for st in stack.status(s.stack) if st.pid]
     previous_term = signal.getsignal(signal.SIGTERM)
@@ -598,12 +632,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== paced: {n_paced} raw mentions built in {time.monotonic() - t_build:.1f}s; producing "
                   f"{args.paced_rate:g}/s for {args.paced_seconds:g}s ({uptime()})", flush=True)
             paced = PacedPhase(s, es, records, args.paced_rate)
-            produced_for, offered = paced.run(args.drain_timeout, workers)
+            produced_for, offered = paced.run(args.drain_timeout, workers,
+                                              lambda: counts.topic(s.topics.dead_letter) if counts else 0)
             lat = paced.latencies()
             print(f"   offered {offered:.0f} mentions/s for {produced_for:.1f}s; {paced.searches} searches, at most "
                   f"{paced.max_pending} ids pending"
                   + (" (over 10,000: latencies coarser than the 0.1 s poll)" if paced.max_pending > paced.CHUNK
-                     else ""), flush=True)
+                     else "")
+                  + (f"; {paced.dead} dead-lettered (left out of the latencies)" if paced.dead else ""), flush=True)
             print(f"   produce -> searchable latency: p50 {percentile(lat, 0.5):.2f}s  p95 {percentile(lat, 0.95):.2f}s  "
                   f"p99 {percentile(lat, 0.99):.2f}s  max {max(lat):.2f}s  (mean {statistics.fmean(lat):.2f}s)",
                   flush=True)
@@ -621,6 +657,8 @@ def main(argv: list[str] | None = None) -> int:
         for what, value in got.items():
             if value != want[what]:
                 failures.append(f"{what}: {value}, expected {want[what]}")
+        if got["dead letters"]:
+            failures.extend(f"dead letter: {line}" for line in dead_letter_summary(s))
         restarts = sum(c.restarts for sup in workers.supervisors for c in sup.children)
         if restarts:
             failures.append(f"{restarts} worker restarts")
@@ -673,6 +711,7 @@ def main(argv: list[str] | None = None) -> int:
             missed.append(f"end-to-end/ceiling {ratio:.2f} < {RATIO_TARGET}")
         if lat and not percentile(lat, 0.99) <= P99_TARGET:
             missed.append(f"paced p99 {percentile(lat, 0.99):.2f}s > {P99_TARGET:g}s")
+        evaluated = True
     except BenchError as exc:
         failures.append(str(exc))
     except KeyboardInterrupt:
@@ -697,7 +736,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"   cleanup failed: {exc!r}", file=sys.stderr)
     for failure in failures:
         print(f"FAIL: {failure}", file=sys.stderr)
-    print("targets: " + ("met" if not missed else "NOT met: " + "; ".join(missed)) + f"  ({uptime()})")
+    if not evaluated:
+        print(f"targets: not evaluated (the run failed)  ({uptime()})")
+    else:
+        print("targets: " + ("met" if not missed else "NOT met: " + "; ".join(missed)) + f"  ({uptime()})")
     if failures:
         return 1
     return 2 if (missed and args.check) else 0
