@@ -246,9 +246,8 @@ def template_bodies(prefix: str, languages: Mapping[str, str] | None = None) -> 
     mentions_meta = {**meta, "text_languages": languages}
     # An explicit 1 s refresh, on purpose (docs/INDEXING.md, "Refresh and durability"): every
     # document is searchable about a second after it is written, whatever the search history.
-    # Unset, the node skips refreshes of a shard nobody searched for 30 s and refreshes on the
-    # next search — cheaper when nobody looks, but that first search did not always wait for it
-    # on 8.19, and a 1 s refresh measured no slower than none at all for bulk loads here.
+    # Unset, the node skips refreshes of shards nobody searched for 30 s; that saving measured
+    # nothing here, and freshness would depend on who searched when.
     mention_settings: dict[str, Any] = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
     analysis = analysis_settings(languages)
     if analysis:
