@@ -90,13 +90,12 @@ def _action(index: str, doc_id: str) -> bytes:
 
 
 class BulkIndexer:
-    """Writes a polled batch as consecutive bulk requests of ``index.batch_size`` documents
-    with one request in flight: while Elasticsearch indexes chunk *k*,
-    this thread parses and serialises chunk *k+1* (the request runs on a single sender thread;
-    waiting on the socket releases the GIL). ``handle`` returns only when every chunk is
-    answered, so the loop still commits only durable documents. The stage polls
-    ``REQUESTS_PER_POLL`` requests' worth at a time so that there is a next chunk to overlap.
-    """
+    """Writes a polled batch as consecutive bulk requests of ``index.batch_size`` documents with
+    one request in flight: while Elasticsearch indexes chunk *k*, this thread parses and
+    serialises chunk *k+1* (the request runs on a single sender thread; waiting on the socket
+    releases the GIL). ``handle`` returns only when every chunk is answered, so the loop still
+    commits only durable documents. The stage polls ``REQUESTS_PER_POLL`` requests' worth at a
+    time so that there is a next chunk to overlap (docs/INDEXING.md, "The bulk path")."""
 
     stage = "index"
 
