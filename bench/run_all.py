@@ -32,6 +32,7 @@ BENCHES: list[tuple[str, bool, list[str]]] = [
     ("bench_ingest_memory", True, ["--mentions", "100000"]),
     ("bench_indexer", True, []),
     ("bench_alert_latency", True, []),
+    ("bench_e2e", True, ["--mentions", "10000", "--paced-seconds", "20"]),
 ]
 
 

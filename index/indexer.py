@@ -14,20 +14,22 @@ import logging
 import random
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, Elasticsearch
 from kafka.consumer.fetcher import ConsumerRecord
+from pydantic import ValidationError
 
 from brandpulse.errors import Rejected, UnreadableAlert
 from brandpulse.esclient import alerts_index
 from brandpulse.loop import Failure, RetryLater, StageResult
-from brandpulse.schema import SCHEMA_VERSION, Mention, SchemaError
+from brandpulse.schema import MAX_RECORD_BYTES, SCHEMA_VERSION, Mention, SchemaError
 from brandpulse.settings import IndexSettings
-from index.templates import mention_index, to_document
+from index.templates import document_json, mention_index
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,42 @@ def schema_error(raw: bytes, exc: SchemaError) -> SchemaError:
     return exc
 
 
+# One bulk operation: the action line and the document line, both serialised.
+Op = tuple[bytes, bytes]
+
+# Records per poll, in bulk requests of index.batch_size: with one request per poll the parsing
+# of the next batch cannot overlap the request in flight (the loop polls only after commit). Not
+# smaller requests instead: each bulk request costs Elasticsearch a translog fsync (durability
+# "request"), and halving or quartering the request measured slower here (docs/INDEXING.md).
+REQUESTS_PER_POLL = 4
+
+
+def read_mention(raw: bytes) -> Mention:
+    """``Mention.from_bytes``, in one pass: pydantic parses and validates the JSON bytes itself
+    (no ``json.loads`` dict in between). A record it refuses goes through ``from_bytes``, which
+    either reads it after all or raises the ``SchemaError`` with its usual one-line reason, so a
+    dead letter's reason is the same as before (tests/unit/test_index_document.py checks that
+    the two accept the same records)."""
+    if len(raw) <= MAX_RECORD_BYTES:
+        try:
+            return Mention.model_validate_json(raw)
+        except ValidationError:
+            pass
+    return Mention.from_bytes(raw)
+
+
+def _action(index: str, doc_id: str) -> bytes:
+    return json.dumps({"index": {"_index": index, "_id": doc_id}}, separators=(",", ":")).encode()
+
+
 class BulkIndexer:
+    """Writes a polled batch as consecutive bulk requests of ``index.batch_size`` documents with
+    one request in flight: while Elasticsearch indexes chunk *k*, this thread parses and
+    serialises chunk *k+1* (the request runs on a single sender thread; waiting on the socket
+    releases the GIL). ``handle`` returns only when every chunk is answered, so the loop still
+    commits only durable documents. The stage polls ``REQUESTS_PER_POLL`` requests' worth at a
+    time so that there is a next chunk to overlap (docs/INDEXING.md, "The bulk path")."""
+
     stage = "index"
 
     def __init__(self, es: Elasticsearch, prefix: str, settings: IndexSettings, *, alerts_topic: str | None = None,
@@ -70,56 +107,94 @@ class BulkIndexer:
         self.settings = settings
         self.attempts = attempts
         self.sleep = sleep
+        self.chunk_size = settings.batch_size
+        self._sender: ThreadPoolExecutor | None = None
 
     def handle(self, records: Sequence[ConsumerRecord]) -> StageResult:
         result = StageResult()
-        actions: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
-        now = datetime.now(UTC)
-        for i, rec in enumerate(records):
-            if rec.topic == self.alerts_topic:
-                try:
-                    actions[i] = alert_action(rec.value or b"", self.prefix)
-                except UnreadableAlert as exc:
-                    result.failures.append(Failure(rec, exc))
-                continue
-            try:
-                mention = Mention.from_bytes(rec.value or b"")
-            except SchemaError as exc:
-                result.failures.append(Failure(rec, schema_error(rec.value or b"", exc)))
-                continue
-            meta = {"_index": mention_index(self.prefix, mention.created_at, self.settings.granularity),
-                    "_id": mention.id}
-            actions[i] = (meta, to_document(mention, now))
-        if not actions:
-            return result
+        indexed_at = datetime.now(UTC)
+        rejected: dict[int, str] = {}
+        in_flight: Future[dict[int, str]] | None = None
+        try:
+            for start in range(0, len(records), self.chunk_size):
+                ops = self._prepare(records, start, start + self.chunk_size, indexed_at, result)
+                if in_flight is not None:
+                    rejected.update(in_flight.result())
+                    in_flight = None
+                if ops:
+                    in_flight = self._submit(ops)
+            if in_flight is not None:
+                rejected.update(in_flight.result())
+                in_flight = None
+        finally:
+            if in_flight is not None:
+                # Failed here, not in the request: let the request finish before the loop rewinds
+                # and re-sends, so two requests for the same documents are never out together.
+                wait([in_flight])
         # What happens to a rejected document is index.on_malformed, applied by the consume loop.
-        for i, reason in self._bulk(actions).items():
+        for i, reason in sorted(rejected.items()):
             result.failures.append(Failure(records[i], PermanentRejection(reason)))
         return result
 
-    def _bulk(self, actions: dict[int, tuple[dict[str, Any], dict[str, Any]]]) -> dict[int, str]:
-        """Write all actions; returns the permanently rejected ones. Raises RetryLater when the
-        node stays unavailable (the loop then pauses and re-sends the whole batch — harmless,
-        because ids are stable)."""
-        pending = dict(actions)
+    def close(self) -> None:
+        if self._sender is not None:
+            self._sender.shutdown(wait=True)
+            self._sender = None
+
+    def _submit(self, ops: dict[int, Op]) -> Future[dict[int, str]]:
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk")
+        return self._sender.submit(self._bulk, ops)
+
+    def _prepare(self, records: Sequence[ConsumerRecord], start: int, stop: int, indexed_at: datetime,
+                 result: StageResult) -> dict[int, Op]:
+        ops: dict[int, Op] = {}
+        for i in range(start, min(stop, len(records))):
+            rec = records[i]
+            raw = rec.value or b""
+            if rec.topic == self.alerts_topic:
+                try:
+                    meta, alert = alert_action(raw, self.prefix)
+                except UnreadableAlert as exc:
+                    result.failures.append(Failure(rec, exc))
+                    continue
+                # surrogatepass: the bytes the client's own serializer would have sent.
+                ops[i] = (_action(meta["_index"], meta["_id"]),
+                          json.dumps(alert, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
+                continue
+            try:
+                mention = read_mention(raw)
+            except SchemaError as exc:
+                result.failures.append(Failure(rec, schema_error(raw, exc)))
+                continue
+            index = mention_index(self.prefix, mention.created_at, self.settings.granularity)
+            ops[i] = (_action(index, mention.id), document_json(mention, indexed_at))
+        return ops
+
+    def _bulk(self, ops: dict[int, Op]) -> dict[int, str]:
+        """Write all ops; returns the permanently rejected ones. Raises RetryLater when the node
+        stays unavailable (the loop then pauses and re-sends the whole batch — harmless, because
+        ids are stable)."""
+        pending = dict(ops)
         rejected: dict[int, str] = {}
         delay = 0.5
         for attempt in range(self.attempts):
-            ops: list[dict[str, Any]] = []
             order = list(pending)
-            for i in order:
-                meta, doc = pending[i]
-                ops.append({"index": meta})
-                ops.append(doc)
+            body = b"\n".join(line for i in order for line in pending[i]) + b"\n"
             try:
-                resp = self.es.bulk(operations=ops, refresh=False)
+                # filter_path: the answer carries only what is read below (statuses and errors),
+                # not every document's index, id, version and shard counts.
+                resp = self.es.bulk(operations=cast(Any, body), refresh=False,
+                                    filter_path=["errors", "items.*.status", "items.*.error"])
             except (TransportConnectionError, ConnectionTimeout) as exc:
                 raise RetryLater(f"Elasticsearch unreachable: {exc}") from exc
             except ApiError as exc:
                 if exc.meta.status in RETRYABLE_STATUS:
                     raise RetryLater(f"Elasticsearch answered {exc.meta.status} to bulk") from exc
                 raise
-            retry: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+            if not resp.get("errors"):
+                return rejected
+            retry: dict[int, Op] = {}
             for i, item in zip(order, resp["items"], strict=True):
                 outcome = item.get("index", {})
                 status = int(outcome.get("status", 500))

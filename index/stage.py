@@ -16,7 +16,7 @@ from brandpulse.stage import Command, ConsumerSpec, Stage, WorkerContext, run_co
 
 def _run(ctx: WorkerContext) -> None:
     from brandpulse.esclient import make_es
-    from index.indexer import BulkIndexer
+    from index.indexer import REQUESTS_PER_POLL, BulkIndexer
     from index.retention import IndexMaintenance
 
     s = ctx.settings
@@ -28,7 +28,8 @@ def _run(ctx: WorkerContext) -> None:
         maintenance = IndexMaintenance(make_es(s.elasticsearch), s.elasticsearch.index_prefix, s.index, ctx.metrics)
         maintenance.start()
         return ConsumerSpec(topics=[s.topics.enriched, s.topics.alerts], handler=handler,
-                            max_poll_records=s.index.batch_size, closers=[maintenance.stop],
+                            max_poll_records=s.index.batch_size * REQUESTS_PER_POLL,
+                            closers=[maintenance.stop, handler.close],
                             on_malformed=s.index.on_malformed, linger_seconds=s.index.flush_seconds)
 
     run_consumer(ctx, build)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -95,3 +96,49 @@ def test_elasticsearch_rejection_reason_is_kept(make_settings: Callable[..., Set
     assert len(res.failures) == 1
     assert isinstance(res.failures[0].error, PermanentRejection)
     assert "immense term" in str(res.failures[0].error) or "document_parsing_exception" in str(res.failures[0].error)
+
+
+def test_a_polled_batch_of_several_requests_is_indexed_exactly(make_settings: Callable[..., Settings]) -> None:
+    s = make_settings(index={"batch_size": 40})
+    es = make_es(s.elasticsearch)
+    prefix = s.elasticsearch.index_prefix
+    apply_templates(es, prefix)
+    ix = BulkIndexer(es, prefix, s.index)
+    batch = [rec(mention(i).to_bytes(), i) for i in range(150)]  # four requests: 40, 40, 40, 30
+    refused = mention(95).model_copy(update={"native_id": "x" * 40_000})  # in the third request
+    batch[95] = rec(refused.to_bytes(), 95)
+    try:
+        res = ix.handle(batch)
+        again = ix.handle(batch)  # a redelivered batch overwrites
+    finally:
+        ix.close()
+    assert [(f.record.offset, type(f.error).__name__) for f in res.failures] == [(95, "PermanentRejection")]
+    assert [f.record.offset for f in again.failures] == [95]
+    es.indices.refresh(index=mentions_alias(prefix))
+    assert es.count(index=mentions_alias(prefix))["count"] == 149
+    ids = {h["_id"] for h in es.search(index=mentions_alias(prefix), size=200, source=False)["hits"]["hits"]}
+    assert ids == {mention(i).id for i in range(150) if i != 95}
+
+
+def test_mentions_become_searchable_within_the_refresh_interval_with_nobody_searching(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """The template's explicit 1 s refresh: no explicit refresh, no earlier search, the shard
+    search-idle (``index.search.idle.after`` shortened to 1 s) — the first search finds what was
+    written 1.5 s before."""
+    s = make_settings()
+    es = make_es(s.elasticsearch)
+    prefix = s.elasticsearch.index_prefix
+    apply_templates(es, prefix)
+    index = f"{mentions_alias(prefix)}-2026.11"
+    es.indices.create(index=index, settings={"index": {"search": {"idle": {"after": "1s"}}}})
+    es.cluster.health(index=index, wait_for_status="yellow", timeout="30s")
+    assert es.indices.get_settings(index=index)[index]["settings"]["index"]["refresh_interval"] == "1s"
+    time.sleep(3)  # nobody searches: the shard goes search-idle
+    ix = BulkIndexer(es, prefix, s.index)
+    try:
+        assert ix.handle([rec(mention(i).to_bytes(), i) for i in range(20)]).failures == []
+    finally:
+        ix.close()
+    time.sleep(1.5)
+    assert len(es.search(index=index, query={"match_all": {}}, size=50)["hits"]["hits"]) == 20
