@@ -116,7 +116,7 @@ def _run_consumer_stage(args: argparse.Namespace, stage: str) -> int:
     if stage == "enrich":
         from enrich.worker import EnrichStage, make_enricher
 
-        handler: Any = EnrichStage(make_enricher(s), s.topics.enriched)
+        handler: Any = EnrichStage(make_enricher(s), s.topics.enriched, metrics)
         topics = [s.topics.raw]
     elif stage == "index":
         from brandpulse.esclient import make_es

@@ -33,8 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from brandpulse.schema import Sentiment, SentimentLabel
-
-from .emoji_sentiment import LEXICON_DIR, EmojiTable
+from enrich.emoji_sentiment import LEXICON_DIR, EmojiTable
 
 __all__ = ["LEXICON_LANGUAGES", "SentimentAnalyzer", "SentimentConfig"]
 
@@ -484,8 +483,9 @@ class SentimentAnalyzer:
     def _lexicon(self, s: str, rules: _Rules) -> _Evidence:
         cfg = self.config
         lang = rules.lang
-        raw_toks = _TOKEN_RE.findall(s)
-        toks = [_normalize(lang, t) for t in raw_toks]
+        # A token can normalise to nothing (a lone tatweel U+0640 or diacritic is a "letter" to the
+        # tokenizer but is removed by the Arabic/Urdu normalisation): drop it, later steps index t[0].
+        toks = [t for t in (_normalize(lang, raw) for raw in _TOKEN_RE.findall(s)) if t]
         words = [t for t in toks if t[0] not in _BOUNDARY_CHARS]
         ev = _Evidence(tokens=len(words))
         if not words:
