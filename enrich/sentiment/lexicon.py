@@ -1,6 +1,9 @@
-"""Multilingual, offline sentiment for social posts: VADER for English, lexicons + rules elsewhere.
+"""Rule-based sentiment evidence: VADER for English, hand-made lexicons + rules for ur, ka, es, ar.
 
-Methods (the ``Sentiment.method`` string):
+Since issue #11 this is no longer what labels a mention by itself: ``enrich.sentiment`` feeds its
+``score`` as one feature, beside the trained model's probabilities, into a calibrated per-language
+stacker, and it alone decides only for Georgian (no training data). Its methods, as reported by
+:meth:`LexiconAnalyzer.analyze`:
 
 * ``vader`` -- English. VADER (vaderSentiment 3.3.2) on the text with emojis removed and hashtags split
   into words, VADER's lexicon extended with ``lexicons/en.tsv``; multi-word complaint phrases
@@ -35,7 +38,7 @@ from pathlib import Path
 from brandpulse.schema import Sentiment, SentimentLabel
 from enrich.emoji_sentiment import LEXICON_DIR, EmojiTable
 
-__all__ = ["LEXICON_LANGUAGES", "SentimentAnalyzer", "SentimentConfig"]
+__all__ = ["LEXICON_LANGUAGES", "LexiconAnalyzer", "SentimentConfig"]
 
 LEXICON_LANGUAGES = ("ur", "ka", "es", "ar")
 _LATIN_SCRIPT_LANGS = frozenset({"es"})  # languages whose own words are Latin-script
@@ -46,7 +49,8 @@ class SentimentConfig:
     """Tunable knobs. Defaults are the values evaluated in ``bench/eval_sentiment.py``.
 
     vader_positive_threshold / vader_negative_threshold: English label cut-offs on the final score
-        (VADER's standard +-0.05).
+        (VADER's standard +-0.05) of :meth:`LexiconAnalyzer.analyze`; the trained analyzer reads the
+        score, not this label, so they do not change its output.
     lexicon_positive_threshold / lexicon_negative_threshold: the same for the lexicon languages.
     emoji_weight: an emoji's table score (-1..1) times this is its valence on VADER's -4..4 scale.
     emoji_repeat_decay: the k-th repeat of the same emoji counts ``decay**k`` (so 🔥🔥🔥 > 🔥, bounded).
@@ -278,7 +282,7 @@ class _Evidence:
 
 
 # --------------------------------------------------------------------------- analyzer
-class SentimentAnalyzer:
+class LexiconAnalyzer:
     """Load VADER, the lexicons and the emoji table once; ``analyze`` many texts. Thread-safe."""
 
     def __init__(self, config: SentimentConfig = SentimentConfig()) -> None:
