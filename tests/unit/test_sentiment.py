@@ -234,3 +234,14 @@ def test_urdu_script_share() -> None:
     assert arabic_script_share("یہ سروس worst ہے") > 0.5
     assert arabic_script_share("bohat bura") == 0.0
     assert math.isclose(arabic_script_share(""), 0.0)
+
+
+def test_english_vader_pass_negates_and_boosts(sa: SentimentAnalyzer) -> None:
+    good = sa._vader_sum("the service was good".split())
+    assert good > 0
+    assert sa._vader_sum("the service was not good".split()) < 0
+    assert sa._vader_sum("the service wasn't good".split()) < 0
+    assert sa._vader_sum("the service was very good".split()) > good
+    assert sa._vader_sum("the service was terrible".split()) < 0
+    assert sa._vader_sum("flight to dubai at noon".split()) == 0.0
+    assert sa._vader_sum([]) == 0.0
