@@ -277,8 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         x = analyzer.features(text, route)
         add(route.stacker, x, r)
-        if r["lang"] in LEXICON_STACKER_LANGS:
-            add("lexicon", x, r)
+        if r["lang"] in LEXICON_STACKER_LANGS:  # the lexicon calibration reads the full rules' score
+            add("lexicon", {"lexicon": analyzer.lexicon.analyze(text, r["lang"]).score}, r)
         if r["lang"] == "ur":
             # The Urdu-script route's stacker learns from Roman-Urdu rows read the way that route
             # reads: as consonant skeletons (the classifier is far less sure of those), plus the lexicon.

@@ -6,8 +6,8 @@ names the route that decided):
 * ``model+lexicon:<lang>`` -- en, es, ar and Roman Urdu (``ur``), where training found that the
   lexicon helps (``sentiment.json`` says which): the fastText classifier (``model.py``), then a
   per-language calibrated stacker over its log-probabilities, the rule-based lexicon score
-  (VADER's lexicon with its boosters and negation in one pass for English, the hand-made
-  lexicons of ``lexicon.py`` elsewhere) and the emoji valence;
+  (one pass of VADER's lexicon, boosters and negation for English; of the hand-made lexicons of
+  ``lexicon.py``, words, stems and negation, elsewhere) and the emoji valence;
 * ``model`` -- every other language the model was trained on (``SentimentAnalyzer.model_languages``):
   the classifier plus emoji valence (a per-language stacker for en/es/ar/ur, one shared otherwise);
 * ``model:ur-translit+lexicon:ur`` -- Urdu in Arabic script, for which no training data exists: the
@@ -185,8 +185,11 @@ class SentimentAnalyzer:
             x.update(FastTextPair.log_features(self.model.proba(route.line)))
         if route.lexicon_lang == "en":
             x["lexicon"] = self._vader_sum(route.line.split()[1:] if route.line else [])
-        elif route.lexicon_lang:
+        elif route.lexicon_lang and route.transfer:
+            # Urdu script and Georgian lean on the lexicon: its full rules (phrases, intensifiers ...)
             x["lexicon"] = self.lexicon.analyze(text, route.lexicon_lang).score
+        elif route.lexicon_lang:
+            x["lexicon"] = self.lexicon.quick_score(text, route.lexicon_lang)
         else:
             x["lexicon"] = 0.0
         x["emoji"] = self._emoji_feature(text)

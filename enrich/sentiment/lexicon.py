@@ -415,6 +415,45 @@ class LexiconAnalyzer:
             label=label, score=round(score, 4), confidence=round(min(conf, 1.0), 4), method=method
         )
 
+    def quick_score(self, text: str, lang: str) -> float:
+        """The lexicon's phrases, words and stems with clause-bounded negation, in one pass; -1..1.
+
+        A cheap stand-in for :meth:`analyze`'s score as a stacker feature (about a third of its
+        cost): no intensifiers, contrast words, hashtag splitting or emojis (the stacker has its
+        own emoji feature). 0.0 for a language without a lexicon.
+        """
+        rules = self._rules.get(_primary(lang))
+        if rules is None:
+            return 0.0
+        cfg = self.config
+        s = _sanitize(text, cfg.max_chars)
+        if "http" in s or "www" in s:
+            s = _URL_RE.sub(" ", s)
+        toks = [t for t in (_normalize(rules.lang, raw) for raw in _TOKEN_RE.findall(s)) if t]
+        negators = rules.negators
+        n = len(toks)
+        total = 0.0
+        for it in self._match(toks, rules):
+            v = it.valence
+            if not it.negated:  # a phrase that spells out its own negation is not negated again
+                for j in range(it.start - 1, max(-1, it.start - 1 - cfg.negation_window), -1):
+                    t = toks[j]
+                    if t[0] in _BOUNDARY_CHARS:
+                        break
+                    if negators.get(t) in ("fwd", "both"):
+                        v *= cfg.negation_scalar
+                        break
+                else:
+                    for j in range(it.end, min(n, it.end + cfg.negation_window)):  # after it (Urdu)
+                        t = toks[j]
+                        if t[0] in _BOUNDARY_CHARS:
+                            break
+                        if negators.get(t) in ("back", "both"):
+                            v *= cfg.negation_scalar
+                            break
+            total += v
+        return total / math.sqrt(total * total + cfg.alpha)
+
     def _emoji_valence(self, emojis: Iterable[tuple[str, float | None]]) -> tuple[float, int]:
         cfg = self.config
         seen: dict[str, int] = {}

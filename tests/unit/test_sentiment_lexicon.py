@@ -281,3 +281,26 @@ def test_tatweel_and_lone_marks_do_not_crash(sa: SentimentAnalyzer, text: str, l
 
 def test_tatweel_inside_words_is_ignored(sa: SentimentAnalyzer) -> None:
     assert sa.analyze("الخدمـــة ســيئة", "ar").label == sa.analyze("الخدمة سيئة", "ar").label == "negative"
+
+
+@pytest.mark.parametrize(
+    ("lang", "plain", "negated"),
+    [
+        ("es", "El servicio es bueno", "El servicio no es bueno"),
+        ("ur", "سروس اچھی ہے", "سروس اچھی نہیں ہے"),
+        ("ur", "service achi hai", "service achi nahi hai"),
+        ("ar", "الخدمة ممتازة", "الخدمة ليست ممتازة"),
+    ],
+)
+def test_quick_score_follows_the_full_rules_on_words_and_negation(
+    sa: SentimentAnalyzer, lang: str, plain: str, negated: str
+) -> None:
+    assert sa.quick_score(plain, lang) > 0 > sa.quick_score(negated, lang)
+    assert sa.quick_score(plain, lang) == pytest.approx(sa.analyze(plain, lang).score, abs=1e-4)  # analyze rounds
+
+
+def test_quick_score_edge_cases(sa: SentimentAnalyzer) -> None:
+    assert sa.quick_score("Das ist schlecht", "de") == 0.0  # no lexicon for the language
+    assert sa.quick_score("", "es") == 0.0
+    assert sa.quick_score("ـ ـ ـ", "ar") == 0.0  # tatweel-only tokens are dropped, not indexed
+    assert sa.quick_score("Pésimo servicio, nunca más compro aquí", "es") < -0.5  # phrases count
