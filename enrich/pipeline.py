@@ -13,7 +13,7 @@
 
 Design notes
 
-* Everything heavy (language-ID model, sentiment lexicons, spaCy pipelines, gazetteer) loads once,
+* Everything heavy (language-ID model, sentiment model and lexicons, spaCy pipelines, gazetteer) loads once,
   in ``Enricher.__init__``, which then calls ``gc.freeze()`` (``freeze_gc=False`` to skip) so the
   garbage collector stops re-scanning those long-lived objects: a process-wide setting, meant for
   the worker process that owns the Enricher.
