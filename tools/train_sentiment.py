@@ -25,9 +25,12 @@ Recipe (the few choices, and why):
    three-class ones, XLM-T mean 0.52 vs 0.55), and both averaged (0.54, twice the cost).
 4. fastText hyper-parameters: fastText's supervised defaults for short texts (lr 0.5, 10 epochs,
    softmax) with word bigrams and character 2-5-grams (they carry across scripts, morphology and
-   code-mixing), dim 20, minCount 2, 200k hash buckets, then product-quantised (``.ftz``, 4
-   dimensions per sub-quantiser). dim, buckets and quantisation were chosen for the cost budget
-   (~20 us per text) and file size; at dim 50 val macro-F1 was the same within noise.
+   code-mixing), dim 20, minCount 5, 200k hash buckets, then product-quantised (``.ftz``, 4
+   dimensions per sub-quantiser). dim, minCount, buckets and quantisation were chosen for the
+   cost budget (~20 us per text), memory (fastText keeps every vocabulary word's sub-word ids:
+   minCount 2 took 65 MB of RSS, 5 takes 20 MB; rarer words still count through their
+   character n-grams) and file size; at dim 50 or minCount 2 val macro-F1 was the same within
+   noise, minn 3 was a little worse.
 5. Stackers: multinomial logistic regression (L2, C=1) on the calibration rows, class-balanced,
    over ``model.FEATURES``; one per route (see ``enrich/sentiment/__init__.py``). For en, es, ar
    and Roman Urdu the lexicon score is kept only if it lowers the 5-fold cross-validated log-loss
@@ -80,7 +83,7 @@ UND_SHARE = 0.1
 CALIB_MOD = 10
 FASTTEXT_PARAMS: dict[str, Any] = {
     "dim": 20, "wordNgrams": 2, "minn": 2, "maxn": 5, "epoch": 10, "lr": 0.5, "loss": "softmax",
-    "minCount": 2, "bucket": 200_000, "thread": 1, "seed": 1, "verbose": 0,
+    "minCount": 5, "bucket": 200_000, "thread": 1, "seed": 1, "verbose": 0,
 }  # fmt: skip
 QUANTIZE_PARAMS: dict[str, Any] = {"qnorm": False, "retrain": False, "cutoff": 0, "dsub": 4}
 STACKER_C = 1.0
