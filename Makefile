@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo run test lint unit integration e2e bench stack-down clean
+.PHONY: install demo run test lint unit integration e2e bench stack-down clean train-sentiment
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -47,6 +47,14 @@ e2e: install
 
 bench: install
 	$(BIN)/python bench/run_all.py
+
+# Retrain the shipped sentiment model (enrich/models/) from ../shared/data/sentiment; prints the val
+# figures. Not part of CI (CI uses the committed model). The fastText training build goes into
+# build/train-lib, never into the venv: it has the same module name as the run-time fasttext-predict.
+train-sentiment: install
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,train]'
+	$(BIN)/pip install --quiet --no-deps --upgrade --target build/train-lib 'fasttext-numpy2==0.10.4'
+	PYTHONPATH=build/train-lib nice $(BIN)/python tools/train_sentiment.py
 
 stack-down: install
 	$(BIN)/brandpulse stack down

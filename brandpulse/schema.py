@@ -60,11 +60,29 @@ class Engagement(_Frozen):
 SentimentLabel = Literal["negative", "neutral", "positive", "unknown"]
 
 
+class SentimentProbabilities(_Frozen):
+    """Calibrated class probabilities (they sum to 1, up to rounding)."""
+
+    negative: float = Field(ge=0.0, le=1.0)
+    neutral: float = Field(ge=0.0, le=1.0)
+    positive: float = Field(ge=0.0, le=1.0)
+
+
 class Sentiment(_Frozen):
     label: SentimentLabel
     score: float = Field(ge=-1.0, le=1.0)
     confidence: float = Field(ge=0.0, le=1.0)
     method: str
+    probabilities: SentimentProbabilities | None = Field(
+        default=None, description="calibrated p(class); absent when nothing decided (label unknown)"
+    )
+
+    @property
+    def negative_probability(self) -> float:
+        """p(negative): the calibrated probability, else 1/0 from the label (older records)."""
+        if self.probabilities is not None:
+            return self.probabilities.negative
+        return 1.0 if self.label == "negative" else 0.0
 
 
 class Language(_Frozen):
@@ -82,6 +100,13 @@ class Location(_Frozen):
     confidence: float = Field(ge=0.0, le=1.0)
 
 
+class TaggerFailure(_Frozen):
+    """One enrichment step that raised for this mention; the others' results are still on it."""
+
+    tagger: str = Field(min_length=1, description="langid, tokenizer, entities, keywords, places, sentiment")
+    error: str = Field(description="exception class and first line of its message")
+
+
 class Enrichment(_Frozen):
     version: str
     language: Language | None = None
@@ -93,6 +118,7 @@ class Enrichment(_Frozen):
     urls: tuple[str, ...] = ()
     emojis: tuple[str, ...] = ()
     locations: tuple[Location, ...] = ()
+    failures: tuple[TaggerFailure, ...] = ()
     enriched_at: AwareDatetime
 
 

@@ -13,7 +13,7 @@
 
 Design notes
 
-* Everything heavy (language-ID model, sentiment lexicons, spaCy pipelines, gazetteer) loads once,
+* Everything heavy (language-ID model, sentiment model and lexicons, spaCy pipelines, gazetteer) loads once,
   in ``Enricher.__init__``, which then calls ``gc.freeze()`` (``freeze_gc=False`` to skip) so the
   garbage collector stops re-scanning those long-lived objects: a process-wide setting, meant for
   the worker process that owns the Enricher.
@@ -28,9 +28,14 @@ Design notes
   U+FFFD, control characters -> space, NFC; lone surrogates are also replaced in the returned
   mention's ``text``/``title``, which could not be encoded as UTF-8 otherwise), and only the
   first ``MAX_PROCESS_CHARS`` characters (title + text) are analysed, so a 100 KB post costs the
-  same as a 10 KB one; entities past that bound are not extracted. Any error still raised for
-  one record becomes an ``EnrichmentFailure`` for that record only (class + message), so the
-  worker can dead-letter it and go on.
+  same as a 10 KB one; entities past that bound are not extracted.
+* A tagger that raises (language ID, tokenizer, entities, keywords, places, sentiment) does not
+  lose the mention: that tagger's part falls back to an empty/neutral value (sentiment ``unknown``
+  with method ``failed``; language ``und``/the hint with method ``failed``; a whitespace split
+  for the tokenizer), the failure is named in ``enrichment.failures`` (tagger + error), counted
+  in ``stats["tagger_failures"]``, and the result is not cached. Only an error outside the
+  taggers (building the record itself) becomes an ``EnrichmentFailure`` for that record only,
+  which the worker dead-letters.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from brandpulse.schema import Enrichment, Language, Location, Mention, Sentiment
+from brandpulse.schema import Enrichment, Language, Location, Mention, Sentiment, TaggerFailure
 from enrich import nlp
 from enrich.entities import Entities, extract_entities
 from enrich.keywords import KeywordExtractor
@@ -135,7 +140,7 @@ class Enricher:
         self.batch_size = max(1, batch_size)
         self._cache: OrderedDict[tuple[str, str | None, str], _TextResult] = OrderedDict()
         self._lock = threading.Lock()
-        self.stats = {"texts": 0, "cache_hits": 0, "failures": 0}
+        self.stats = {"texts": 0, "cache_hits": 0, "failures": 0, "tagger_failures": 0}
         if freeze_gc:
             # The gazetteer, lexicons and vocabularies are ~400k long-lived objects; without this
             # every full garbage collection walks them all (measured: ~40% of enrichment time).
@@ -209,7 +214,8 @@ class Enricher:
             chunk = misses[chunk_start : chunk_start + self.batch_size]
             for key, res in zip(chunk, self._analyze_texts(chunk), strict=True):
                 texts[key] = res
-                if isinstance(res, _TextResult):
+                # a failed tagger may have met a transient error: do not pin its fallback in the cache
+                if isinstance(res, _TextResult) and not res.template.failures:
                     self._cache_put(key, res)
         now = datetime.now(UTC)
         for i, m in enumerate(mentions):
@@ -227,6 +233,9 @@ class Enricher:
                 results[i] = EnrichmentFailure.from_exception(m, exc)
         out = [r if r is not None else EnrichmentFailure(None, "RuntimeError", "no result") for r in results]
         self.stats["failures"] += sum(isinstance(r, EnrichmentFailure) for r in out)
+        self.stats["tagger_failures"] += sum(
+            len(r.enrichment.failures) for r in out if isinstance(r, Mention) and r.enrichment
+        )
         return out
 
     def _finish(self, m: Mention, res: _TextResult, now: datetime) -> Mention:
@@ -251,57 +260,63 @@ class Enricher:
         self, keys: Sequence[tuple[str, str | None, str]]
     ) -> list[_TextResult | BaseException]:
         out: list[_TextResult | BaseException | None] = [None] * len(keys)
-        langs: list[Language | None] = [None] * len(keys)
+        langs: list[Language] = [_UND] * len(keys)
+        failures: list[list[TaggerFailure]] = [[] for _ in keys]
         for i, (text, hint, _brand) in enumerate(keys):
             try:
                 langs[i] = self.langid.identify(text, hint)
             except Exception as exc:
-                out[i] = exc
-        live = [i for i in range(len(keys)) if out[i] is None]
-        codes = [(langs[i] or _UND).code for i in live]
+                failures[i].append(_failure("langid", exc))
+                code = (hint or "und").strip().lower().replace("_", "-").split("-", 1)[0] or "und"
+                langs[i] = Language(code=code, confidence=0.0, method="failed")
+        codes = [lang.code for lang in langs]
         try:
-            docs: list[Any] = nlp.pipe_texts([keys[i][0] for i in live], codes, batch_size=self.batch_size)
+            docs: list[Any] = nlp.pipe_texts([k[0] for k in keys], codes, batch_size=self.batch_size)
         except Exception:
             docs = []
-            for i, code in zip(live, codes, strict=True):
+            for i, code in enumerate(codes):
                 try:
                     docs.append(nlp.pipe_texts([keys[i][0]], [code])[0])
                 except Exception as exc:
-                    out[i] = exc
+                    failures[i].append(_failure("tokenizer", exc))
                     docs.append(None)
         # Stage-major: each tagger runs over the whole chunk before the next one starts (its
-        # tables stay in the CPU caches); an exception marks only the text that raised it.
+        # tables stay in the CPU caches). A tagger that raises costs only its own result for
+        # that text: the mention goes on with a neutral fallback and the failure named on it.
         items: dict[int, dict[str, Any]] = {}
-        for i, doc in zip(live, docs, strict=True):
-            if out[i] is None and doc is not None:
-                items[i] = {"words": [t.text for t in doc], "code": (langs[i] or _UND).code}
+        for i, doc in enumerate(docs):
+            words = [t.text for t in doc] if doc is not None else keys[i][0].split()
+            items[i] = {"words": words, "code": codes[i]}
 
-        def stage(name: str, fn: Any) -> None:
+        def stage(name: str, fn: Any, fallback: Any) -> None:
             for i, item in items.items():
-                if out[i] is None:
-                    try:
-                        item[name] = fn(keys[i], item)
-                    except Exception as exc:
-                        out[i] = exc
+                try:
+                    item[name] = fn(keys[i], item)
+                except Exception as exc:
+                    failures[i].append(_failure(name, exc))
+                    item[name] = fallback
 
         def places(key: tuple[str, str | None, str], item: dict[str, Any]) -> list[Location]:
             ner = self.locations.ner_places(key[0]) if item["code"] == "en" else []
             return self.locations.from_words(item["words"], item["code"], ner_texts=ner)
 
-        stage("entities", lambda key, item: extract_entities(key[0]))
-        stage("keywords", lambda key, item: self.keywords.extract_words(item["words"], item["code"], brand=key[2]))
-        stage("places", places)
-        stage("sentiment", lambda key, item: self.sentiment.analyze(key[0], item["code"]))
+        stage("entities", lambda key, item: extract_entities(key[0]), Entities())
+        stage(
+            "keywords",
+            lambda key, item: self.keywords.extract_words(item["words"], item["code"], brand=key[2]),
+            (),
+        )
+        stage("places", places, [])
+        stage("sentiment", lambda key, item: self.sentiment.analyze(key[0], item["code"]), _FAILED_SENTIMENT)
         for i, item in items.items():
-            if out[i] is None:
-                try:
-                    out[i] = self._result(langs[i] or _UND, item)
-                except Exception as exc:
-                    out[i] = exc
+            try:
+                out[i] = self._result(langs[i], item, failures[i])
+            except Exception as exc:
+                out[i] = exc
         return [r if r is not None else RuntimeError("not analysed") for r in out]
 
     @staticmethod
-    def _result(lang: Language, item: Mapping[str, Any]) -> _TextResult:
+    def _result(lang: Language, item: Mapping[str, Any], failures: Sequence[TaggerFailure]) -> _TextResult:
         ents: Entities = item["entities"]
         sentiment: Sentiment = item["sentiment"]
         template = Enrichment(
@@ -315,9 +330,17 @@ class Enricher:
             urls=ents.urls,
             emojis=ents.emojis,
             locations=tuple(item["places"]),
+            failures=tuple(failures),
             enriched_at=_PLACEHOLDER_TIME,
         )
         return _TextResult(template)
 
 
+def _failure(tagger: str, exc: BaseException) -> TaggerFailure:
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return TaggerFailure(tagger=tagger, error=f"{type(exc).__name__}: {first}"[:300])
+
+
 _UND = Language(code="und", confidence=0.0, method="no_text")
+# What a mention carries when the sentiment tagger raised: nothing was decided.
+_FAILED_SENTIMENT = Sentiment(label="unknown", score=0.0, confidence=0.0, method="failed")

@@ -23,7 +23,7 @@ def _run(ctx: WorkerContext) -> None:
     s = ctx.settings
 
     def build(producer: KafkaProducer) -> ConsumerSpec:
-        return ConsumerSpec(topics=[s.topics.raw], handler=EnrichStage(make_enricher(s), s.topics.enriched),
+        return ConsumerSpec(topics=[s.topics.raw], handler=EnrichStage(make_enricher(s), s.topics.enriched, ctx.metrics),
                             max_poll_records=s.enrich.batch_size, on_malformed=s.enrich.on_malformed)
 
     run_consumer(ctx, build)

@@ -130,7 +130,9 @@ def test_prepare_text() -> None:
     assert not prepare_text(long).endswith("wor")  # cut at a space
 
 
-def test_a_failing_record_is_isolated(enricher: Enricher, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_tagger_keeps_the_mention_and_names_the_failure(
+    enricher: Enricher, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = enricher.sentiment.analyze
 
     def flaky(text: str, lang: str, hashtags: Any = ()) -> Any:
@@ -139,16 +141,45 @@ def test_a_failing_record_is_isolated(enricher: Enricher, monkeypatch: pytest.Mo
         return real(text, lang, hashtags)
 
     monkeypatch.setattr(enricher.sentiment, "analyze", flaky)
-    out = enricher.enrich([mk("fine one", 1), mk("EXPLODE now", 2), mk("fine two", 3)])
-    assert isinstance(out[0], Mention) and isinstance(out[2], Mention)
-    fail = out[1]
-    assert isinstance(fail, EnrichmentFailure)
-    assert fail.error_class == "ValueError" and fail.message == "lexicon exploded"
-    assert fail.reason == "ValueError: lexicon exploded"
-    assert isinstance(fail.mention, Mention) and fail.mention.native_id == "2"
+    before = enricher.stats["tagger_failures"]
+    out = enricher.enrich([mk("fine one", 1), mk("EXPLODE now in #Lahore", 2), mk("fine two", 3)])
+    assert ok(out[0]).enrichment.failures == () and ok(out[2]).enrichment.failures == ()  # type: ignore[union-attr]
+    hit = ok(out[1])
+    assert hit.native_id == "2"
+    e = hit.enrichment
+    assert e is not None
+    assert [(f.tagger, f.error) for f in e.failures] == [("sentiment", "ValueError: lexicon exploded")]
+    assert (e.sentiment.label, e.sentiment.method) == ("unknown", "failed")
+    assert e.hashtags == ("#lahore",) and e.language is not None  # the other taggers still ran
+    assert enricher.stats["tagger_failures"] == before + 1
+    # a failed result is not cached: once the tagger works again the text gets a real answer
+    monkeypatch.setattr(enricher.sentiment, "analyze", real)
+    again = ok(enricher.enrich([mk("EXPLODE now in #Lahore", 4)])[0])
+    assert again.enrichment is not None and again.enrichment.failures == ()
 
 
-def test_a_bug_in_the_batch_path_still_returns_one_result_per_record(
+@pytest.mark.parametrize("tagger", ["langid", "entities", "keywords", "places"])
+def test_every_tagger_failure_is_isolated(enricher: Enricher, monkeypatch: pytest.MonkeyPatch, tagger: str) -> None:
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("boom")
+
+    if tagger == "entities":
+        monkeypatch.setattr("enrich.pipeline.extract_entities", boom)
+    else:
+        owner, name = {
+            "langid": (enricher.langid, "identify"),
+            "keywords": (enricher.keywords, "extract_words"),
+            "places": (enricher.locations, "from_words"),
+        }[tagger]
+        monkeypatch.setattr(owner, name, boom)
+    m = ok(enricher.enrich([mk(f"Acme in Lahore is awful, {tagger} test 😡")])[0])
+    assert m.enrichment is not None
+    assert [f.tagger for f in m.enrichment.failures] == [tagger]
+    assert m.enrichment.failures[0].error == "KeyError: 'boom'"
+    assert m.enrichment.sentiment.label in ("negative", "neutral", "positive")
+
+
+def test_a_broken_tokenizer_falls_back_to_whitespace_words(
     enricher: Enricher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
@@ -156,8 +187,31 @@ def test_a_bug_in_the_batch_path_still_returns_one_result_per_record(
 
     monkeypatch.setattr("enrich.nlp.pipe_texts", broken)
     out = enricher.enrich([mk("never seen before text one", 1), mk("never seen before text two", 2)])
-    assert [type(r).__name__ for r in out] == ["EnrichmentFailure", "EnrichmentFailure"]
-    assert all(isinstance(r, EnrichmentFailure) and r.message == "tokenizer crashed" for r in out)
+    for r in out:
+        e = ok(r).enrichment
+        assert e is not None
+        assert [(f.tagger, f.error) for f in e.failures] == [("tokenizer", "RuntimeError: tokenizer crashed")]
+
+
+def test_an_error_building_the_record_is_still_an_enrichment_failure(
+    enricher: Enricher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("record build crashed")
+
+    monkeypatch.setattr(Enricher, "_result", staticmethod(broken))
+    out = enricher.enrich([mk("never seen before, build one", 1)])
+    assert isinstance(out[0], EnrichmentFailure)
+    assert out[0].reason == "RuntimeError: record build crashed"
+    assert isinstance(out[0].mention, Mention) and out[0].mention.native_id == "1"
+
+
+def test_tatweel_arabic_post_is_enriched(enricher: Enricher) -> None:
+    # U+0640 alone is a "letter" to the tokenizer and vanished in normalisation: IndexError once
+    m = ok(enricher.enrich([mk("الخدمـــة ســيئة جدا ـ ـ", 1, lang="ar")])[0])
+    assert m.enrichment is not None and m.enrichment.failures == ()
+    assert m.enrichment.language is not None and m.enrichment.language.code == "ar"
+    assert m.enrichment.sentiment.label in ("negative", "neutral", "positive")
 
 
 def test_non_mention_input_is_a_failure_not_an_exception(enricher: Enricher) -> None:
@@ -235,13 +289,39 @@ def test_cli_json_and_plain_lines(enricher: Enricher) -> None:
     rc, rows = run_cli(enricher, "\n".join(lines) + "\n")
     assert rc == 0
     assert len(rows) == 3  # the blank line is skipped
-    assert [r["native_id"] for r in rows] == ["7", "2", "a1"]
-    assert [r["source"] for r in rows] == ["cli", "cli", "cli"]
-    assert rows[0]["brand"] == "-" and rows[0]["feed"] == "stdin"
+    # JSON lines come back as given (no defaults written back), plus the enrichment
+    assert {k: v for k, v in rows[0].items() if k != "enrichment"} == {"id": 7, "text": "Acme in Lahore is great 😍"}
+    assert rows[2]["id"] == "a1" and rows[2]["author"] == {"location": "Madrid, España"}
+    # a plain-text line is a whole Mention (native_id = line number)
+    assert rows[1]["native_id"] == "2" and rows[1]["source"] == "cli" and rows[1]["feed"] == "stdin"
     assert all(r["enrichment"]["sentiment"]["label"] for r in rows)
     assert rows[0]["enrichment"]["sentiment"]["label"] == "positive"
     assert rows[1]["enrichment"]["sentiment"]["label"] == "negative"
     assert rows[2]["enrichment"]["locations"][0]["name"] == "Madrid"
+
+
+@pytest.mark.parametrize("ident", [7, "a1", "x" * 40, None, 3.5, ["a", 1], {"k": "v"}, "0" * 32])
+def test_cli_round_trips_the_input_id_and_every_field(enricher: Enricher, ident: Any) -> None:
+    obj = {"id": ident, "text": "Acme is fine", "my_score": 5, "tags": ["a", "b"], "nested": {"x": [1, None]},
+           "lang": "en", "brand": "acme", "created_at": "2026-01-01T00:00:00+00:00"}
+    rc, rows = run_cli(enricher, json.dumps(obj) + "\n")
+    assert rc == 0
+    out = rows[0]
+    assert {k: v for k, v in out.items() if k != "enrichment"} == obj
+    assert out["enrichment"]["sentiment"]["label"] in ("negative", "neutral", "positive")
+
+
+def test_cli_input_enrichment_is_replaced(enricher: Enricher) -> None:
+    rc, rows = run_cli(enricher, json.dumps({"id": 1, "text": "Acme is awful", "enrichment": "old"}) + "\n")
+    assert rc == 0 and rows[0]["id"] == 1 and isinstance(rows[0]["enrichment"], dict)
+
+
+def test_cli_error_lines_carry_the_input_id(enricher: Enricher) -> None:
+    lines = [json.dumps({"id": "row-9", "text": "x", "created_at": "not a time"}), json.dumps({"id": 3})]
+    rc, rows = run_cli(enricher, "\n".join(lines) + "\n")
+    assert rc == 1
+    assert [(r["line"], r["id"]) for r in rows] == [(1, "row-9"), (2, 3)]
+    assert "created_at" in rows[0]["error"] and rows[1]["error"] == "text: field required"
 
 
 def test_cli_bad_lines_give_error_lines_with_line_numbers(enricher: Enricher) -> None:
@@ -285,6 +365,8 @@ def test_cli_enrichment_failure_becomes_error_line(enricher: Enricher, monkeypat
         {"line": 1, "error": "ValueError: boom", "id": "1"},
         {"line": 2, "error": "ValueError: boom", "id": "2"},
     ]
+    rc, rows = run_cli(enricher, json.dumps({"id": 42, "text": "three"}) + "\n")
+    assert rc == 1 and rows == [{"line": 1, "error": "ValueError: boom", "id": 42}]
 
 
 def test_cli_invalid_utf8_on_a_strict_stream(enricher: Enricher) -> None:

@@ -1,6 +1,9 @@
-"""Multilingual, offline sentiment for social posts: VADER for English, lexicons + rules elsewhere.
+"""Rule-based sentiment evidence: VADER for English, hand-made lexicons + rules for ur, ka, es, ar.
 
-Methods (the ``Sentiment.method`` string):
+Since issue #11 this is no longer what labels a mention by itself: ``enrich.sentiment`` feeds its
+``score`` as one feature, beside the trained model's probabilities, into a calibrated per-language
+stacker, and it alone decides only for Georgian (no training data). Its methods, as reported by
+:meth:`LexiconAnalyzer.analyze`:
 
 * ``vader`` -- English. VADER (vaderSentiment 3.3.2) on the text with emojis removed and hashtags split
   into words, VADER's lexicon extended with ``lexicons/en.tsv``; multi-word complaint phrases
@@ -33,10 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from brandpulse.schema import Sentiment, SentimentLabel
+from enrich.emoji_sentiment import LEXICON_DIR, EmojiTable
 
-from .emoji_sentiment import LEXICON_DIR, EmojiTable
-
-__all__ = ["LEXICON_LANGUAGES", "SentimentAnalyzer", "SentimentConfig"]
+__all__ = ["LEXICON_LANGUAGES", "LexiconAnalyzer", "SentimentConfig"]
 
 LEXICON_LANGUAGES = ("ur", "ka", "es", "ar")
 _LATIN_SCRIPT_LANGS = frozenset({"es"})  # languages whose own words are Latin-script
@@ -47,7 +49,8 @@ class SentimentConfig:
     """Tunable knobs. Defaults are the values evaluated in ``bench/eval_sentiment.py``.
 
     vader_positive_threshold / vader_negative_threshold: English label cut-offs on the final score
-        (VADER's standard +-0.05).
+        (VADER's standard +-0.05) of :meth:`LexiconAnalyzer.analyze`; the trained analyzer reads the
+        score, not this label, so they do not change its output.
     lexicon_positive_threshold / lexicon_negative_threshold: the same for the lexicon languages.
     emoji_weight: an emoji's table score (-1..1) times this is its valence on VADER's -4..4 scale.
     emoji_repeat_decay: the k-th repeat of the same emoji counts ``decay**k`` (so 🔥🔥🔥 > 🔥, bounded).
@@ -279,7 +282,7 @@ class _Evidence:
 
 
 # --------------------------------------------------------------------------- analyzer
-class SentimentAnalyzer:
+class LexiconAnalyzer:
     """Load VADER, the lexicons and the emoji table once; ``analyze`` many texts. Thread-safe."""
 
     def __init__(self, config: SentimentConfig = SentimentConfig()) -> None:
@@ -412,6 +415,45 @@ class SentimentAnalyzer:
             label=label, score=round(score, 4), confidence=round(min(conf, 1.0), 4), method=method
         )
 
+    def quick_score(self, text: str, lang: str) -> float:
+        """The lexicon's phrases, words and stems with clause-bounded negation, in one pass; -1..1.
+
+        A cheap stand-in for :meth:`analyze`'s score as a stacker feature (about a third of its
+        cost): no intensifiers, contrast words, hashtag splitting or emojis (the stacker has its
+        own emoji feature). 0.0 for a language without a lexicon.
+        """
+        rules = self._rules.get(_primary(lang))
+        if rules is None:
+            return 0.0
+        cfg = self.config
+        s = _sanitize(text, cfg.max_chars)
+        if "http" in s or "www" in s:
+            s = _URL_RE.sub(" ", s)
+        toks = [t for t in (_normalize(rules.lang, raw) for raw in _TOKEN_RE.findall(s)) if t]
+        negators = rules.negators
+        n = len(toks)
+        total = 0.0
+        for it in self._match(toks, rules):
+            v = it.valence
+            if not it.negated:  # a phrase that spells out its own negation is not negated again
+                for j in range(it.start - 1, max(-1, it.start - 1 - cfg.negation_window), -1):
+                    t = toks[j]
+                    if t[0] in _BOUNDARY_CHARS:
+                        break
+                    if negators.get(t) in ("fwd", "both"):
+                        v *= cfg.negation_scalar
+                        break
+                else:
+                    for j in range(it.end, min(n, it.end + cfg.negation_window)):  # after it (Urdu)
+                        t = toks[j]
+                        if t[0] in _BOUNDARY_CHARS:
+                            break
+                        if negators.get(t) in ("back", "both"):
+                            v *= cfg.negation_scalar
+                            break
+            total += v
+        return total / math.sqrt(total * total + cfg.alpha)
+
     def _emoji_valence(self, emojis: Iterable[tuple[str, float | None]]) -> tuple[float, int]:
         cfg = self.config
         seen: dict[str, int] = {}
@@ -484,8 +526,9 @@ class SentimentAnalyzer:
     def _lexicon(self, s: str, rules: _Rules) -> _Evidence:
         cfg = self.config
         lang = rules.lang
-        raw_toks = _TOKEN_RE.findall(s)
-        toks = [_normalize(lang, t) for t in raw_toks]
+        # A token can normalise to nothing (a lone tatweel U+0640 or diacritic is a "letter" to the
+        # tokenizer but is removed by the Arabic/Urdu normalisation): drop it, later steps index t[0].
+        toks = [t for t in (_normalize(lang, raw) for raw in _TOKEN_RE.findall(s)) if t]
         words = [t for t in toks if t[0] not in _BOUNDARY_CHARS]
         ev = _Evidence(tokens=len(words))
         if not words:
