@@ -139,11 +139,10 @@ class KibanaSettings(_Section):
 
 class EnrichSettings(_Section):
     batch_size: int = Field(256, ge=1, le=10_000, description="records per enrichment batch")
-    languages: tuple[str, ...] = Field(
-        ("en", "ur", "ka", "es", "ar"), description="languages the identifier prefers"
+    languages: tuple[str, ...] | None = Field(
+        None, description="languages language ID may answer (unset: every language the sentiment model "
+                          "knows; [] = any of the identifier's 176)"
     )
-    vader_positive_threshold: float = Field(0.05, description="VADER compound at or above = positive")
-    vader_negative_threshold: float = Field(-0.05, description="VADER compound at or below = negative")
     on_malformed: OnMalformed = Field(
         "dead_letter", description="a raw record that cannot be read: dead_letter, skip (log and count) or fail (stop)"
     )

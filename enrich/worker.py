@@ -20,16 +20,15 @@ from brandpulse.metrics import WorkerMetrics
 from brandpulse.schema import Mention, SchemaError
 from brandpulse.settings import Settings
 from enrich.pipeline import Enricher, EnrichmentFailure
-from enrich.sentiment import SentimentConfig
+from enrich.sentiment import supported_languages
 
 
 def make_enricher(settings: Settings) -> Enricher:
     brand_terms = {b.name: [b.name, *b.aliases] for b in settings.brands}
-    sentiment = SentimentConfig(
-        vader_positive_threshold=settings.enrich.vader_positive_threshold,
-        vader_negative_threshold=settings.enrich.vader_negative_threshold,
-    )
-    return Enricher(languages=settings.enrich.languages, brand_terms=brand_terms, sentiment=sentiment)
+    languages = settings.enrich.languages
+    if languages is None:
+        languages = supported_languages()
+    return Enricher(languages=languages or None, brand_terms=brand_terms)
 
 
 class EnrichStage:

@@ -63,6 +63,7 @@ __all__ = [
     "Route",
     "SentimentAnalyzer",
     "SentimentConfig",
+    "supported_languages",
 ]
 
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -122,6 +123,7 @@ class SentimentAnalyzer:
     def languages(self) -> tuple[str, ...]:
         """Languages with a trained or lexicon answer (every other language still gets a guess)."""
         return tuple(sorted(self.model_languages | set(LEXICON_LANGUAGES)))
+
 
     # ------------------------------------------------------------------ public API
     def analyze(self, text: str, lang: str, hashtags: Sequence[str] = ()) -> Sentiment:
@@ -249,3 +251,9 @@ class SentimentAnalyzer:
             method=route.method,
             probabilities=probs,
         )
+
+
+def supported_languages(model_dir: Path | None = None) -> tuple[str, ...]:
+    """The languages the shipped model was trained on plus the lexicon languages (Georgian), read
+    from the model's metadata without loading the model: the default for language ID."""
+    return tuple(sorted(set(load_meta(model_dir)["languages"]) | set(LEXICON_LANGUAGES)))
