@@ -119,6 +119,10 @@ class Enrichment(_Frozen):
     emojis: tuple[str, ...] = ()
     locations: tuple[Location, ...] = ()
     failures: tuple[TaggerFailure, ...] = ()
+    story_id: str | None = Field(
+        default=None, max_length=64,
+        description="the story this mention belongs to: reposts, copies and same-link posts share one",
+    )
     enriched_at: AwareDatetime
 
 

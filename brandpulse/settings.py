@@ -111,6 +111,13 @@ class BrandSettings(_Section):
     languages: tuple[str, ...] = Field((), description="ISO 639-1 allow-list; empty = all")
 
 
+class CompetitorGroup(_Section):
+    """A set of brands compared side by side (share of voice in the digest and in Kibana)."""
+
+    name: str = Field(min_length=1, description="the group's name, e.g. 'Airlines'")
+    brands: tuple[str, ...] = Field(min_length=2, description="names of configured brands")
+
+
 class FeedSettings(BaseModel):
     """One feed. Keys other than the four below are the connector's own options (ingest/FEEDS.md)."""
 
@@ -226,6 +233,7 @@ class Settings(_Section):
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     brands: tuple[BrandSettings, ...] = Field(min_length=1)
     feeds: tuple[FeedSettings, ...] = ()
+    competitors: tuple[CompetitorGroup, ...] = ()
     kibana: KibanaSettings = KibanaSettings()
     enrich: EnrichSettings = EnrichSettings()
     index: IndexSettings = IndexSettings()
@@ -236,13 +244,28 @@ class Settings(_Section):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:
-        for what, names in (("brands", [b.name for b in self.brands]), ("feeds", [f.name for f in self.feeds])):
+        for what, names in (("brands", [b.name for b in self.brands]), ("feeds", [f.name for f in self.feeds]),
+                            ("competitors", [g.name for g in self.competitors])):
             seen: set[str] = set()
             for i, n in enumerate(names):
                 if n.casefold() in seen:
                     raise ValueError(f"{what}[{i}].name {n!r} is used twice; names must be unique")
                 seen.add(n.casefold())
+        known = {b.name for b in self.brands}
+        for i, group in enumerate(self.competitors):
+            for j, brand in enumerate(group.brands):
+                if brand not in known:
+                    raise ValueError(f"competitors[{i}].brands[{j}] {brand!r} is not a configured brand "
+                                     f"(brands: {', '.join(sorted(known))}); use a brand's name exactly")
         return self
+
+    def brand_groups(self) -> dict[str, tuple[str, ...]]:
+        """brand -> the competitor groups it is in (share of voice)."""
+        out: dict[str, list[str]] = {}
+        for group in self.competitors:
+            for brand in group.brands:
+                out.setdefault(brand, []).append(group.name)
+        return {brand: tuple(names) for brand, names in out.items()}
 
 
 ENV_SECTIONS = ("kafka", "topics", "elasticsearch", "kibana", "enrich", "index", "alerts", "workers", "stack")
@@ -380,6 +403,8 @@ def reference_markdown() -> str:
     rows.append("| `brands[]` | list | — | — | name, query, aliases, exclude_terms, exclude_authors, languages |")
     rows.append("| `feeds[]` | list | — | — | name, kind, interval_seconds, jitter_seconds, enabled + the "
                 "connector's options (ingest/FEEDS.md) |")
+    rows.append("| `competitors[]` | list | — | — | name, brands: brands compared side by side (share of voice in "
+                "the digest and Kibana) |")
     return "\n".join(rows)
 
 

@@ -92,7 +92,8 @@ Evidence = Literal["new", "link", "text", "hashtags", "seen"]
 # Each branch starts with a literal, so the engine skips ahead instead of trying every word.
 _DROP_RE = re.compile(r"https?\b\S*|www\.\S+|(?:ftp|file|hxxps?)://\S*|(?<![\w@])@\w{1,50}:?")
 # Repost and quote prefixes that add nothing to the content: "RT", "MT", "Repost", "Regram".
-_REPOST_RE = re.compile(r"^(?:\s*(?:rt|mt|repost|regram)\b[\s:]*)+", re.IGNORECASE)
+# Applied to the normalised words (so a control character before "RT" cannot hide it).
+_REPOST_RE = re.compile(r"^(?:(?:rt|mt|repost|regram)(?: |$))+")
 _TRUNCATED_RE = re.compile(r"\S*(?:…|\.\.\.)\s*$")
 # Everything but letters, combining marks and digits separates words. ``\W`` alone would keep
 # "_" and break Indic, Thai and Arabic words at their vowel signs, so those marks are kept.
@@ -109,10 +110,10 @@ def normalize_text(text: str) -> str:
     'full width text and a cut off'
     """
     s = text if text.isascii() else unicodedata.normalize("NFKC", text)
-    s = _REPOST_RE.sub("", _DROP_RE.sub(" ", s.casefold()).lstrip())
+    s = _DROP_RE.sub(" ", s.casefold())
     if "…" in s or "..." in s:
         s = _TRUNCATED_RE.sub("", s)
-    return " ".join(_NON_WORD_RE.sub(" ", s).split())
+    return _REPOST_RE.sub("", " ".join(_NON_WORD_RE.sub(" ", s).split())).strip()
 
 
 _POLY = np.uint64(0x100000001B3)

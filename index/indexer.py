@@ -29,7 +29,7 @@ from brandpulse.esclient import alerts_index
 from brandpulse.loop import Failure, RetryLater, StageResult
 from brandpulse.schema import MAX_RECORD_BYTES, SCHEMA_VERSION, Mention, SchemaError
 from brandpulse.settings import IndexSettings
-from index.templates import document_json, mention_index
+from index.templates import BrandGroups, document_json, mention_index
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,9 @@ class BulkIndexer:
     stage = "index"
 
     def __init__(self, es: Elasticsearch, prefix: str, settings: IndexSettings, *, alerts_topic: str | None = None,
-                 attempts: int = 4, sleep: Any = time.sleep) -> None:
+                 attempts: int = 4, sleep: Any = time.sleep, groups: BrandGroups | None = None) -> None:
         self.es = es
+        self.groups = groups
         self.alerts_topic = alerts_topic
         self.prefix = prefix
         self.settings = settings
@@ -168,7 +169,7 @@ class BulkIndexer:
                 result.failures.append(Failure(rec, schema_error(raw, exc)))
                 continue
             index = mention_index(self.prefix, mention.created_at, self.settings.granularity)
-            ops[i] = (_action(index, mention.id), document_json(mention, indexed_at))
+            ops[i] = (_action(index, mention.id), document_json(mention, indexed_at, self.groups))
         return ops
 
     def _bulk(self, ops: dict[int, Op]) -> dict[int, str]:

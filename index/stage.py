@@ -23,7 +23,7 @@ def _run(ctx: WorkerContext) -> None:
 
     def build(producer: KafkaProducer) -> ConsumerSpec:
         handler = BulkIndexer(make_es(s.elasticsearch), s.elasticsearch.index_prefix, s.index,
-                              alerts_topic=s.topics.alerts)
+                              alerts_topic=s.topics.alerts, groups=s.brand_groups())
         # Retention + next period's index, on its own thread and client: never blocks or kills the loop.
         maintenance = IndexMaintenance(make_es(s.elasticsearch), s.elasticsearch.index_prefix, s.index, ctx.metrics)
         maintenance.start()

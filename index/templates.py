@@ -14,6 +14,8 @@ docs/INDEXING.md for the reindex procedure.
 
 * v1: first mapping.
 * v2: ``text_lang.<code>``: the text once more, analysed for its language (``index/analysis.py``).
+* v3: ``brand_groups`` (the competitor groups of the mention's brand, for share of voice),
+  ``enrichment.story_id``, ``enrichment.sentiment.probabilities`` and ``enrichment.failures``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from index.analysis import (
 
 log = logging.getLogger(__name__)
 
-MAPPING_VERSION = 2
+MAPPING_VERSION = 3
 
 _KW = {"type": "keyword", "ignore_above": 512}
 
@@ -59,6 +61,7 @@ MENTION_PROPERTIES: dict[str, Any] = {
     "feed": {"type": "keyword"},
     "native_id": {"type": "keyword"},
     "brand": {"type": "keyword"},
+    "brand_groups": {"type": "keyword"},
     "matched_brands": {"type": "keyword"},
     "text": _text(),
     "title": _text(),
@@ -104,6 +107,20 @@ MENTION_PROPERTIES: dict[str, Any] = {
                     "score": {"type": "float"},
                     "confidence": {"type": "float"},
                     "method": {"type": "keyword"},
+                    "probabilities": {
+                        "properties": {
+                            "negative": {"type": "float"},
+                            "neutral": {"type": "float"},
+                            "positive": {"type": "float"},
+                        }
+                    },
+                }
+            },
+            "story_id": {"type": "keyword"},
+            "failures": {
+                "properties": {
+                    "tagger": {"type": "keyword"},
+                    "error": {"type": "keyword", "ignore_above": 512},
                 }
             },
             "keywords": _KW,
@@ -187,9 +204,15 @@ def period_bounds(suffix: str) -> tuple[datetime, datetime] | None:
     return None
 
 
-def document_extras(mention: Mention, indexed_at: datetime) -> dict[str, Any]:
+# brand -> the competitor groups it belongs to (settings ``competitors``), for share of voice.
+BrandGroups = Mapping[str, tuple[str, ...]]
+
+
+def document_extras(mention: Mention, indexed_at: datetime, groups: BrandGroups | None = None) -> dict[str, Any]:
     """The fields derived for analysts that a document has beyond the mention's own JSON."""
     extras: dict[str, Any] = {"indexed_at": indexed_at.isoformat()}
+    if groups and mention.brand in groups:
+        extras["brand_groups"] = list(groups[mention.brand])
     if mention.url:
         host = (urlsplit(mention.url).hostname or "").lower()
         if host:
@@ -214,21 +237,22 @@ def document_extras(mention: Mention, indexed_at: datetime) -> dict[str, Any]:
     return extras
 
 
-def to_document(mention: Mention, indexed_at: datetime | None = None) -> dict[str, Any]:
+def to_document(mention: Mention, indexed_at: datetime | None = None, groups: BrandGroups | None = None
+                ) -> dict[str, Any]:
     """The Elasticsearch document: the mention's JSON plus fields derived for analysts."""
     doc = mention.to_dict()
-    doc.update(document_extras(mention, indexed_at or datetime.now(UTC)))
+    doc.update(document_extras(mention, indexed_at or datetime.now(UTC), groups))
     return doc
 
 
-def document_json(mention: Mention, indexed_at: datetime) -> bytes:
+def document_json(mention: Mention, indexed_at: datetime, groups: BrandGroups | None = None) -> bytes:
     """``to_document(mention, indexed_at)`` as JSON bytes, without building the dict: pydantic's
     serializer writes the mention's own JSON in one call and the few derived fields are spliced
     in before its closing brace. The indexer's per-document cost was mostly the dict round trip
     (``model_dump`` then ``json.dumps``); the result parses to exactly ``to_document``'s dict
     (tests/unit/test_index_document.py)."""
     own = mention.__pydantic_serializer__.to_json(mention, exclude_none=True)
-    tail = json.dumps(document_extras(mention, indexed_at), ensure_ascii=False, separators=(",", ":")).encode()
+    tail = json.dumps(document_extras(mention, indexed_at, groups), ensure_ascii=False, separators=(",", ":")).encode()
     # own is a non-empty object (id, source, … are required) and tail starts with "{": join them.
     return own[:-1] + b"," + tail[1:]
 

@@ -60,6 +60,11 @@ def _ids(prefix: str) -> dict[str, str]:
         "negative_search": f"{prefix}-latest-negative-mentions",
         "alerts_search": f"{prefix}-recent-alerts",
         "dashboard": f"{prefix}-brand-listening",
+        "sov_volume": f"{prefix}-share-of-voice",
+        "sov_negative": f"{prefix}-negative-share-by-group",
+        "sov_stories": f"{prefix}-stories-by-group",
+        "stories": f"{prefix}-largest-stories",
+        "sov_dashboard": f"{prefix}-share-of-voice-dashboard",
     }
 
 
@@ -191,11 +196,12 @@ def _top_values_bar(obj_id: str, title: str, description: str, data_view_id: str
                  _xy(layer, "bar_horizontal", terms, [count]))
 
 
-def _negative_share(obj_id: str, title: str, data_view_id: str) -> dict[str, Any]:
-    """Lens formula ``count(kql=negative) / count()`` per brand, stored the way Lens stores a
-    formula: the formula column plus its generated helper columns (X0, X1 and the math X2)."""
-    layer = "negative-share"
-    brand, share = f"{layer}-brand", f"{layer}-share"
+def _negative_share(obj_id: str, title: str, data_view_id: str, by_group: bool = False) -> dict[str, Any]:
+    """Lens formula ``count(kql=negative) / count()`` per brand (per competitor group and brand with
+    ``by_group``), stored the way Lens stores a formula: the formula column plus its generated
+    helper columns (X0, X1 and the math X2)."""
+    layer = "negative-share-group" if by_group else "negative-share"
+    brand, share, group = f"{layer}-brand", f"{layer}-share", f"{layer}-group"
     x0, x1, x2 = f"{share}X0", f"{share}X1", f"{share}X2"
     formula = f"count(kql='{NEGATIVE_KQL}') / count()"
     part = "Part of Negative share"
@@ -215,10 +221,36 @@ def _negative_share(obj_id: str, title: str, data_view_id: str) -> dict[str, Any
                 "params": {"formula": formula, "isFormulaBroken": False,
                            "format": {"id": "percent", "params": {"decimals": 1}}}},
     }
+    if not by_group:
+        return _lens(obj_id, title,
+                     "Share of each brand's mentions whose sentiment is negative, in the selected time range.",
+                     "lnsXY", data_view_id, layer, columns, [brand, x0, x1, x2, share],
+                     _xy(layer, "bar_horizontal", brand, [share]))
+    columns[group] = _terms("brand_groups", "Competitor group", 10, {"type": "alphabetical", "fallback": True},
+                            "asc", False)
     return _lens(obj_id, title,
-                 "Share of each brand's mentions whose sentiment is negative, in the selected time range.",
-                 "lnsXY", data_view_id, layer, columns, [brand, x0, x1, x2, share],
-                 _xy(layer, "bar_horizontal", brand, [share]))
+                 "Negative share of each brand beside its competitors (the competitors: groups of the config).",
+                 "lnsXY", data_view_id, layer, columns, [group, brand, x0, x1, x2, share],
+                 _xy(layer, "bar", group, [share], brand))
+
+
+def _by_group_and_brand(obj_id: str, title: str, description: str, data_view_id: str, layer: str,
+                        metric: dict[str, Any], series: str) -> dict[str, Any]:
+    """One bar group per competitor group (``brand_groups``), one bar per brand in it."""
+    group, brand, value = f"{layer}-group", f"{layer}-brand", f"{layer}-value"
+    columns = {
+        group: _top("brand_groups", "Competitor group", 10, value, other_bucket=False),
+        brand: _top("brand", "Brand", 20, value, other_bucket=False),
+        value: metric,
+    }
+    return _lens(obj_id, title, description, "lnsXY", data_view_id, layer, columns, [group, brand, value],
+                 _xy(layer, series, group, [value], brand))
+
+
+def _unique_stories() -> dict[str, Any]:
+    return {"label": "Stories", "customLabel": True, "dataType": "number", "operationType": "unique_count",
+            "isBucketed": False, "scale": "ratio", "sourceField": "enrichment.story_id",
+            "params": {"emptyAsNull": True}}
 
 
 def _language_split(obj_id: str, title: str, data_view_id: str) -> dict[str, Any]:
@@ -343,9 +375,24 @@ CONTROLS = [
 ]
 
 
-def _dashboard(obj_id: str, title: str, ids: dict[str, str], types: dict[str, str]) -> dict[str, Any]:
+# The share-of-voice dashboard: brands side by side within their competitor groups.
+SOV_LAYOUT = [
+    ("sov-volume", "sov_volume", 0, 0, 24, 15),
+    ("sov-negative", "sov_negative", 24, 0, 24, 15),
+    ("sov-stories", "sov_stories", 0, 15, 24, 15),
+    ("stories", "stories", 24, 15, 24, 15),
+]
+SOV_CONTROLS = [
+    ("control-group", "brand_groups", "Competitor group"),
+    ("control-sov-brand", "brand", "Brand"),
+]
+
+
+def _dashboard(obj_id: str, title: str, description: str, ids: dict[str, str], types: dict[str, str],
+               layout: list[tuple[str, str, int, int, int, int]],
+               controls_spec: list[tuple[str, str, str]]) -> dict[str, Any]:
     panels, references = [], []
-    for panel_index, key, x, y, w, h in LAYOUT:
+    for panel_index, key, x, y, w, h in layout:
         ref_name = f"panel_{panel_index}"
         embeddable: dict[str, Any] = {"enhancements": {}}
         if types[key] == "map":
@@ -356,7 +403,7 @@ def _dashboard(obj_id: str, title: str, ids: dict[str, str], types: dict[str, st
                        "embeddableConfig": embeddable, "panelRefName": ref_name})
         references.append({"type": types[key], "id": ids[key], "name": f"{panel_index}:{ref_name}"})
     controls = {}
-    for order, (control_id, field, control_title) in enumerate(CONTROLS):
+    for order, (control_id, field, control_title) in enumerate(controls_spec):
         controls[control_id] = {"order": order, "width": "medium", "grow": True, "type": "optionsListControl",
                                 "explicitInput": {"id": control_id, "fieldName": field, "title": control_title,
                                                   "selectedOptions": [], "enhancements": {}}}
@@ -364,8 +411,7 @@ def _dashboard(obj_id: str, title: str, ids: dict[str, str], types: dict[str, st
                            "name": f"controlGroup_{control_id}:optionsListDataView"})
     return _saved_object("dashboard", obj_id, {
         "title": title,
-        "description": "Mention volume, sentiment, negative share, hashtags, keywords, languages and places per "
-                       "brand; the latest negative mentions with links; the alerts the detector raised.",
+        "description": description,
         "panelsJSON": _dumps(panels),
         "optionsJSON": _dumps({"useMargins": True, "syncColors": True, "syncCursor": True,
                                "syncTooltips": False, "hidePanelTitles": False}),
@@ -426,10 +472,30 @@ def build(prefix: str = DEFAULT_PREFIX) -> list[dict[str, Any]]:
                          "Alerts per severity, by the start of the window they fired for.", alerts,
                          "alerts-timeline", "window_start", "severity", "Severity", 5, "bar_stacked"),
         _map(ids["map"], _title("Mention locations", prefix), mentions),
+        _by_group_and_brand(ids["sov_volume"], _title("Share of voice", prefix),
+                            "Each brand's share of its competitor group's mentions.", mentions, "sov-volume",
+                            _count(), "bar_percentage_stacked"),
+        _negative_share(ids["sov_negative"], _title("Negative share beside competitors", prefix), mentions,
+                        by_group=True),
+        _by_group_and_brand(ids["sov_stories"], _title("Stories beside competitors", prefix),
+                            "Distinct stories (reposts, copies and same-link posts count once) per brand.",
+                            mentions, "sov-stories", _unique_stories(), "bar"),
+        _top_values_bar(ids["stories"], _title("Largest stories", prefix),
+                        "The stories with the most mentions (filter by brand to see one brand's).", mentions,
+                        "stories", "enrichment.story_id", "Story", 15),
     ]
     types = {key: next(o["type"] for o in objects if o["id"] == obj_id) for key, obj_id in ids.items()
-             if key != "dashboard"}
-    objects.append(_dashboard(ids["dashboard"], _title("BrandPulse — brand listening", prefix), ids, types))
+             if key not in ("dashboard", "sov_dashboard")}
+    objects.append(_dashboard(
+        ids["dashboard"], _title("BrandPulse — brand listening", prefix),
+        "Mention volume, sentiment, negative share, hashtags, keywords, languages and places per "
+        "brand; the latest negative mentions with links; the alerts the detector raised.",
+        ids, types, LAYOUT, CONTROLS))
+    objects.append(_dashboard(
+        ids["sov_dashboard"], _title("BrandPulse — share of voice", prefix),
+        "Brands beside their competitors (the competitors: groups of the config): share of the group's "
+        "mentions, negative share, distinct stories; the largest stories.",
+        ids, types, SOV_LAYOUT, SOV_CONTROLS))
     return objects
 
 

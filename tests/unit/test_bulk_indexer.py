@@ -197,7 +197,7 @@ def test_a_failure_while_preparing_waits_for_the_request_in_flight(monkeypatch: 
     real = indexer.document_json
     calls = [0]
 
-    def boom(m: Mention, at: datetime) -> bytes:
+    def boom(m: Mention, at: datetime, groups: object = None) -> bytes:
         calls[0] += 1
         if calls[0] > 10:  # the second chunk, while the first is out
             raise RuntimeError("bug")

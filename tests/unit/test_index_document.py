@@ -69,6 +69,10 @@ def test_document_json_is_to_document(m: Mention) -> None:
     raw = document_json(m, T)
     assert json.loads(raw) == to_document(m, T)
     raw.decode("utf-8")  # strict UTF-8: what Elasticsearch will read
+    groups = {"Acme": ("Airlines", "All")}
+    doc = json.loads(document_json(m, T, groups))
+    assert doc == to_document(m, T, groups) and doc["brand_groups"] == ["Airlines", "All"]
+    assert "brand_groups" not in to_document(m, T, {"Globex": ("All",)})
 
 
 def outcome(fn: Any, raw: bytes) -> tuple[str, Any]:

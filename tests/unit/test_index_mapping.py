@@ -72,7 +72,7 @@ def test_full_distribution_gets_the_builtin_analysers_and_no_custom_analysis() -
     assert mapping["properties"]["text_lang"]["dynamic"] is False and mapping["dynamic"] is False
     assert "analysis" not in body["template"]["settings"]
     assert mapping["_meta"]["text_languages"] == langs == body["_meta"]["text_languages"]
-    assert mapping["_meta"]["mapping_version"] == templates.MAPPING_VERSION == 2
+    assert mapping["_meta"]["mapping_version"] == templates.MAPPING_VERSION == 3
 
 
 def test_node_without_language_analysers_gets_light_stop_word_analysers() -> None:

@@ -107,6 +107,9 @@ def test_the_expected_objects_are_there() -> None:
         ("lens", "brandpulse-top-keywords"), ("lens", "brandpulse-language-split"),
         ("lens", "brandpulse-alerts-timeline"), ("map", "brandpulse-mention-map"),
         ("dashboard", "brandpulse-brand-listening"),
+        ("lens", "brandpulse-share-of-voice"), ("lens", "brandpulse-negative-share-by-group"),
+        ("lens", "brandpulse-stories-by-group"), ("lens", "brandpulse-largest-stories"),
+        ("dashboard", "brandpulse-share-of-voice-dashboard"),
     ])
     assert k.dashboard_id() == "brandpulse-brand-listening"
     assert one(OBJECTS, "brandpulse-brand-listening")["attributes"]["title"] == "BrandPulse — brand listening"
@@ -230,34 +233,56 @@ def test_searches_and_maps_name_their_data_view_references() -> None:
         assert wanted and {ref["name"] for ref in map_obj["references"]} == wanted
 
 
+DASHBOARDS = ("brandpulse-brand-listening", "brandpulse-share-of-voice-dashboard")
+
+
 def test_dashboard_panels_each_reference_an_object_of_their_type() -> None:
-    dashboard = one(OBJECTS, "brandpulse-brand-listening")
-    refs = {ref["name"]: ref for ref in dashboard["references"]}
     shown = []
-    for panel in panels(dashboard):
-        assert panel["gridData"]["i"] == panel["panelIndex"]
-        ref = refs[f"{panel['panelIndex']}:{panel['panelRefName']}"]
-        assert ref["type"] == panel["type"]
-        assert (ref["type"], ref["id"]) in BY_KEY
-        shown.append(ref["id"])
+    for dashboard_id in DASHBOARDS:
+        dashboard = one(OBJECTS, dashboard_id)
+        refs = {ref["name"]: ref for ref in dashboard["references"]}
+        for panel in panels(dashboard):
+            assert panel["gridData"]["i"] == panel["panelIndex"]
+            ref = refs[f"{panel['panelIndex']}:{panel['panelRefName']}"]
+            assert ref["type"] == panel["type"]
+            assert (ref["type"], ref["id"]) in BY_KEY
+            shown.append(ref["id"])
+        panel_refs = {f"{p['panelIndex']}:{p['panelRefName']}" for p in panels(dashboard)}
+        controls = json.loads(dashboard["attributes"]["controlGroupInput"]["panelsJSON"])
+        control_refs = {f"controlGroup_{control_id}:optionsListDataView" for control_id in controls}
+        assert not set(controls) & {p["panelIndex"] for p in panels(dashboard)}, "control ids differ from panel ids"
+        assert set(refs) == panel_refs | control_refs, "no reference without a user"
+        assert all(refs[name]["type"] == "index-pattern" for name in control_refs)
+    # every visualisation, search and map is on exactly one dashboard
     assert len(shown) == len(set(shown))
     assert set(shown) == {o["id"] for o in OBJECTS if o["type"] in {"lens", "map", "search"}}
-    panel_refs = {f"{p['panelIndex']}:{p['panelRefName']}" for p in panels(dashboard)}
-    controls = json.loads(dashboard["attributes"]["controlGroupInput"]["panelsJSON"])
-    control_refs = {f"controlGroup_{control_id}:optionsListDataView" for control_id in controls}
-    assert not set(controls) & {p["panelIndex"] for p in panels(dashboard)}, "control ids differ from panel ids"
-    assert set(refs) == panel_refs | control_refs, "no reference without a user"
-    assert all(refs[name]["type"] == "index-pattern" for name in control_refs)
 
 
 def test_dashboard_grid_fits_48_columns_without_overlaps() -> None:
-    cells: set[tuple[int, int]] = set()
-    for panel in panels(one(OBJECTS, "brandpulse-brand-listening")):
-        grid = panel["gridData"]
-        assert grid["x"] >= 0 and grid["w"] > 0 and grid["x"] + grid["w"] <= 48 and grid["h"] > 0
-        area = set(itertools.product(range(grid["x"], grid["x"] + grid["w"]), range(grid["y"], grid["y"] + grid["h"])))
-        assert not cells & area, panel["panelIndex"]
-        cells |= area
+    for dashboard_id in DASHBOARDS:
+        cells: set[tuple[int, int]] = set()
+        for panel in panels(one(OBJECTS, dashboard_id)):
+            grid = panel["gridData"]
+            assert grid["x"] >= 0 and grid["w"] > 0 and grid["x"] + grid["w"] <= 48 and grid["h"] > 0
+            area = set(itertools.product(range(grid["x"], grid["x"] + grid["w"]),
+                                         range(grid["y"], grid["y"] + grid["h"])))
+            assert not cells & area, panel["panelIndex"]
+            cells |= area
+
+
+def test_share_of_voice_compares_brands_within_their_competitor_groups() -> None:
+    def buckets(obj_id: str) -> list[str]:
+        (layer,) = lens_layers(one(OBJECTS, obj_id)).values()
+        return [layer["columns"][c]["sourceField"] for c in layer["columnOrder"] if layer["columns"][c]["isBucketed"]]
+
+    for obj_id in ("brandpulse-share-of-voice", "brandpulse-negative-share-by-group", "brandpulse-stories-by-group"):
+        assert buckets(obj_id) == ["brand_groups", "brand"], obj_id
+    volume = one(OBJECTS, "brandpulse-share-of-voice")["attributes"]["state"]["visualization"]
+    assert volume["layers"][0]["seriesType"] == "bar_percentage_stacked"
+    (stories,) = lens_layers(one(OBJECTS, "brandpulse-stories-by-group")).values()
+    assert {c["operationType"]: c.get("sourceField") for c in stories["columns"].values()}["unique_count"] == \
+        "enrichment.story_id"
+    assert buckets("brandpulse-largest-stories") == ["enrichment.story_id"]
 
 
 # ------------------------------------------------------------------ what the panels show

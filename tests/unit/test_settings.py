@@ -50,6 +50,8 @@ def test_env_overrides_connection_settings_and_secret_files(tmp_path: Path) -> N
         ("brands: [{name: Acme}]\nfeeds: [{name: f, kind: nope}]\n", "feeds[0].kind", "unknown feed kind"),
         ("brands: [{name: Acme, query: '(acme OR'}]\n", "brands[0].query", "^"),
         ("brands: [{name: Acme]\n", "line 1", "not valid YAML"),
+        ("brands: [{name: Acme}, {name: Globex}]\ncompetitors: [{name: g, brands: [Acme, Globx]}]\n",
+         "<top level>", "competitors[0].brands[1] 'Globx' is not a configured brand"),
         ("brands: [{name: Acme}]\nalerts: {digest: daily, digest_channels: [slak], channels: [{name: slack, kind: console}]}\n",
          "alerts.digest_channels[0]", "no channel named 'slak' (known: slack)"),
     ],
@@ -73,3 +75,10 @@ def test_bad_env_value_is_reported_with_its_key(tmp_path: Path) -> None:
     p = write(tmp_path, "brands: [{name: Acme}]\n")
     with pytest.raises(ConfigError, match=r"topics\.partitions"):
         load_config(p, environ={"BRANDPULSE_TOPICS__PARTITIONS": "many"})
+
+
+def test_competitor_groups_map_each_brand_to_its_groups(tmp_path: Path) -> None:
+    p = write(tmp_path, "brands: [{name: Acme}, {name: Globex}, {name: Initech}]\n"
+                        "competitors: [{name: Rivals, brands: [Acme, Globex]}, {name: All, brands: [Acme, Globex, Initech]}]\n")
+    s = load_config(p, environ={})
+    assert s.brand_groups() == {"Acme": ("Rivals", "All"), "Globex": ("Rivals", "All"), "Initech": ("All",)}
