@@ -39,7 +39,6 @@ from alerts.detector.state import (
     KeyState,
     Rebaseline,
     Window,
-    add_event,
     key_from_record,
     key_record,
     weight_at_least,
@@ -670,7 +669,7 @@ class NegativeSpikeDetector:
                 s_s = (share_surprise(neg, tot, p0, phi) if z_s >= _FAST_Z else -log10_sf(z_s)) - LOG10_2
             s_body = s_c if s_c > s_s else s_s
             em = st.events
-            ev = em.bucket_peaks if em is not None else None
+            ev = em.bucket.peaks if em is not None else None
             if ev is not None:
                 s_c = self._calibrated(st, s_c, y, ev)
                 s_s = self._calibrated(st, s_s, y, ev)
@@ -721,7 +720,7 @@ class NegativeSpikeDetector:
                         sus_body = (s_g if s_g < s_nb else s_nb) - LOG10_2
                         if sus_body > 0.0:
                             em = st.events
-                            sp = em.sus_peaks if em is not None else None
+                            sp = em.sustained.peaks if em is not None else None
                             s_h = self._calibrated(st, sus_body, rise, sp) if sp is not None else sus_body
                             ratio_h = k_eff / m_eff
                             if s_h > s_best:
@@ -924,7 +923,7 @@ class NegativeSpikeDetector:
             s_c = (nb_surprise(neg_w, m, alpha) if z_c >= _FAST_Z else -log10_sf(z_c)) - pen
             s_s = (share_surprise(neg_w, tot_w, pw, phi) if z_s >= _FAST_Z else -log10_sf(z_s)) - pen
             em = st.events
-            ev = em.bucket_peaks if em is not None else None
+            ev = em.bucket.peaks if em is not None else None
             if ev is not None:
                 yw = math.log((neg_w + RATIO_PSEUDO_COUNT) / (m + RATIO_PSEUDO_COUNT))
                 s_c = self._calibrated(st, s_c, yw, ev)
@@ -1084,26 +1083,8 @@ class NegativeSpikeDetector:
         m = st.learned - self._warmup
         # Weights are stored inflated by the decay since the key's warm-up ended.
         weight = self._ev_keep ** -(m if m > 0 else 0)
-        if s_bucket >= EVENT_SURPRISE:
-            if em.bucket_cluster is None or y > em.bucket_cluster:
-                em.bucket_cluster = y
-            em.bucket_quiet = 0
-        elif em.bucket_cluster is not None:
-            em.bucket_quiet += 1
-            if em.bucket_quiet >= self._ev_gap:
-                em.bucket_peaks = add_event(em.bucket_peaks, em.bucket_cluster, weight, EVENT_CAPACITY)
-                em.bucket_cluster = None
-                em.bucket_quiet = 0
-        if s_sus >= EVENT_SURPRISE:
-            if em.sus_cluster is None or ybar > em.sus_cluster:
-                em.sus_cluster = ybar
-            em.sus_quiet = 0
-        elif em.sus_cluster is not None:
-            em.sus_quiet += 1
-            if em.sus_quiet >= self._ev_gap:
-                em.sus_peaks = add_event(em.sus_peaks, em.sus_cluster, weight, EVENT_CAPACITY)
-                em.sus_cluster = None
-                em.sus_quiet = 0
+        em.bucket.step(s_bucket, y, weight, EVENT_SURPRISE, self._ev_gap, EVENT_CAPACITY)
+        em.sustained.step(s_sus, ybar, weight, EVENT_SURPRISE, self._ev_gap, EVENT_CAPACITY)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -1218,25 +1199,9 @@ class NegativeSpikeDetector:
                 f"{key}: negative mentions back to normal; the spike lasted {span}, "
                 f"peaking at {peak.negative} in {peak_len} (expected {_fmt_count(peak.expected_negative)})."
             )
-        return AlertEvent(
-            kind="resolved",
-            alert_id=ep.alert_id,
-            key=key,
-            severity=SEVERITIES[ep.severity],
-            window_start=_dt(ep.start * b),
-            window_end=_dt((ep.last_hot + 1) * b),
-            observed_negative=peak.negative,
-            expected_negative=peak.expected_negative,
-            observed_total=peak.total,
-            expected_total=peak.expected_total,
-            negative_share=peak.share,
-            expected_share=peak.expected_share,
-            score=peak.score,
-            p_value=peak.p_value,
-            reason=reason,
-            seq=ep.seq,
-            emitted_at=_dt(now_ts),
-        )
+        # The event's window spans the episode; its counts are the peak window's.
+        span_window = peak._replace(start=float(ep.start * b), end=float((ep.last_hot + 1) * b))
+        return self._event("resolved", key, ep, span_window, ep.severity, now_ts, reason)
 
     def _describe(self, key: str, what: str, w: Window, sev: int) -> str:
         b = self._b

@@ -114,23 +114,55 @@ _NO_OPEN: dict[int, list[int]] = {}
 _NO_HIST: dict[int, array[int]] = {}
 
 
-class EventMemory:
-    """A key's own events, per channel: declustered peaks and the cluster still open.
+class EventChannel:
+    """One test's events: declustered peaks, and the cluster still open.
 
     Peaks are sorted ``[log-ratio, weight, ...]`` (weights inflated by the decay since warm-up,
-    see ``core._calibrated``); a cluster is the peak log-ratio so far and its quiet buckets.
-    Created with the key's first event cluster: most keys never have one.
+    see ``core._calibrated``); the open cluster is its peak log-ratio so far and its quiet buckets.
     """
 
-    __slots__ = ("bucket_cluster", "bucket_peaks", "bucket_quiet", "sus_cluster", "sus_peaks", "sus_quiet")
+    __slots__ = ("cluster", "peaks", "quiet")
 
     def __init__(self) -> None:
-        self.bucket_peaks: array[float] | None = None
-        self.bucket_cluster: float | None = None
-        self.bucket_quiet = 0
-        self.sus_peaks: array[float] | None = None
-        self.sus_cluster: float | None = None
-        self.sus_quiet = 0
+        self.peaks: array[float] | None = None
+        self.cluster: float | None = None
+        self.quiet = 0
+
+    def step(self, surprise: float, y: float, weight: float, threshold: float, gap: int, capacity: int) -> None:
+        """One closed bucket: extend the cluster, or count it quiet and, after ``gap``, learn its peak."""
+        if surprise >= threshold:
+            if self.cluster is None or y > self.cluster:
+                self.cluster = y
+            self.quiet = 0
+        elif self.cluster is not None:
+            self.quiet += 1
+            if self.quiet >= gap:
+                self.peaks = add_event(self.peaks, self.cluster, weight, capacity)
+                self.cluster = None
+                self.quiet = 0
+
+    def to_record(self, name: str, out: dict[str, Any]) -> None:
+        if self.peaks is not None:
+            out[name] = list(self.peaks)
+        if self.cluster is not None:
+            out[name + "c"] = [self.cluster, self.quiet]
+
+    def load_record(self, name: str, rec: Mapping[str, Any]) -> None:
+        if name in rec:
+            self.peaks = array("d", (float(x) for x in rec[name]))
+        if name + "c" in rec:
+            self.cluster, self.quiet = float(rec[name + "c"][0]), int(rec[name + "c"][1])
+
+
+class EventMemory:
+    """A key's own events, per test (the bucket's and the sustained one); created with its first
+    event cluster, since most keys never have one."""
+
+    __slots__ = ("bucket", "sustained")
+
+    def __init__(self) -> None:
+        self.bucket = EventChannel()
+        self.sustained = EventChannel()
 
 
 class KeyState:
@@ -339,14 +371,8 @@ def key_record(st: KeyState, dirty: bool) -> dict[str, Any]:
     em = st.events
     if em is not None:
         events: dict[str, Any] = {}
-        if em.bucket_peaks is not None:
-            events["b"] = list(em.bucket_peaks)
-        if em.bucket_cluster is not None:
-            events["bc"] = [em.bucket_cluster, em.bucket_quiet]
-        if em.sus_peaks is not None:
-            events["s"] = list(em.sus_peaks)
-        if em.sus_cluster is not None:
-            events["sc"] = [em.sus_cluster, em.sus_quiet]
+        em.bucket.to_record("b", events)
+        em.sustained.to_record("s", events)
         rec["ev"] = events
     return rec
 
@@ -396,14 +422,8 @@ def key_from_record(rec: Mapping[str, Any], version: int, bucket_seconds: int) -
     events = rec.get("ev")
     if events is not None:
         em = st.events = EventMemory()
-        if "b" in events:
-            em.bucket_peaks = array("d", (float(x) for x in events["b"]))
-        if "bc" in events:
-            em.bucket_cluster, em.bucket_quiet = float(events["bc"][0]), int(events["bc"][1])
-        if "s" in events:
-            em.sus_peaks = array("d", (float(x) for x in events["s"]))
-        if "sc" in events:
-            em.sus_cluster, em.sus_quiet = float(events["sc"][0]), int(events["sc"][1])
+        em.bucket.load_record("b", events)
+        em.sustained.load_record("s", events)
     return st
 
 
