@@ -9,7 +9,9 @@ knobs are documented in ``alerts/DETECTOR.md``; the modules follow its seams:
 * ``config`` -- presets, ``DetectorConfig`` and the one score scale;
 * ``events`` -- ``AlertEvent`` and ``BucketResult``;
 * ``state``  -- per-key state, episodes and the snapshot records;
-* ``core``   -- ``NegativeSpikeDetector`` itself.
+* ``core``   -- ``NegativeSpikeDetector``: feeding, the tests and their calibration, checkpoints;
+* ``learning`` and ``lifecycle`` -- its two halves that are not evaluation: what a closed bucket
+  teaches the key, and the alert episodes.
 
 Pure logic: no I/O, no wall-clock reads (time is always passed in), so the same
 inputs always give the same events, and ``snapshot()``/``restore()`` resume a

@@ -1,18 +1,18 @@
-"""The streaming negative-spike detector: feeding, evaluation, alert lifecycle, checkpoints.
+"""The streaming negative-spike detector: feeding, evaluation, checkpoints.
 
 ``NegativeSpikeDetector`` keeps one :class:`~alerts.detector.state.KeyState` per key and runs
 three tests on it (``alerts/DETECTOR.md``, "Method"): the bucket itself, the sustained window
 (an exponentially weighted mean of bucket log-ratios, about three hours long) and, while a
 bucket is still open, recent windows that end at the stream clock.  Each test's surprise is
 calibrated against the key's own history of events, then gated (volume, effect size, warm-up).
-The best test of an evaluation drives one alert episode per spike.
+The best test of an evaluation drives one alert episode per spike (``lifecycle.py``); closed
+buckets are then learned from (``learning.py``).
 
 Pure logic: no I/O, no wall-clock reads.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from array import array
 from collections.abc import Iterable, Mapping
@@ -20,24 +20,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerts.detector.config import SCORE_ANCHOR, DetectorConfig
-from alerts.detector.events import SEVERITIES, AlertEvent, BucketResult, EventKind, severity_index
+from alerts.detector.events import SEVERITIES, AlertEvent, BucketResult, severity_index
+from alerts.detector.learning import EVENT_GAP_SECONDS, Learning
+from alerts.detector.lifecycle import Lifecycle
 from alerts.detector.state import (
     BUCKET,
     DAILY_EXP,
     DAILY_OBS,
+    DISPERSION_PRIOR_BUCKETS,
     READABLE_VERSIONS,
     RECENT,
     SHARE_NEG,
+    SHARE_PRIOR_COUNTS,
     SHARE_TOT,
     STATE_VERSION,
     SUB,
     SUSTAINED,
     WEEKLY_EXP,
     WEEKLY_OBS,
-    Episode,
-    EventMemory,
     KeyState,
-    Rebaseline,
     Window,
     key_from_record,
     key_record,
@@ -47,17 +48,6 @@ from alerts.detector.stats import INV_SQRT2, LOG10_2, MU_FLOOR, log10_sf, nb_sur
 
 # Below this normal z a bucket is nowhere near any threshold, so a cheap normal tail suffices.
 _FAST_Z = 2.0
-# Pseudo-counts behind the prior negative share of a brand-new key.
-_SHARE_PRIOR_COUNTS = 20.0
-# Pseudo-buckets behind the dispersion priors.
-_DISPERSION_PRIOR_BUCKETS = 20.0
-# A cluster of buckets is one of the key's *events* when its body surprise reaches the balanced
-# open threshold, i.e. when the statistics alone would have raised an alert.
-EVENT_SURPRISE = 5.0
-# A cluster ends after this long below EVENT_SURPRISE (a burst's aftershocks belong to it).
-EVENT_GAP_SECONDS = 3600
-# Events kept per channel; beyond it the two closest are merged (conservatively).
-EVENT_CAPACITY = 12
 # One day of the statistics' own tail stands in for a key's history until it has one.
 EVENT_PRIOR_SECONDS = 86400
 # Log-ratios are of (count + 1) / (expected + 1): a sparse key's zeros do not look like collapses.
@@ -73,20 +63,11 @@ def _ts(value: datetime, what: str) -> float:
     return value.timestamp()
 
 
-def _fmt_count(x: float) -> str:
-    return f"{x:.0f}" if x >= 10 else f"{x:.1f}"
-
-
-def _fmt_span(seconds: float) -> str:
-    minutes = seconds / 60.0
-    return f"{minutes:.1f} min" if minutes < 10 else (f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h")
-
-
 # BucketResult(...) costs a Python frame per update; building the tuple directly does not.
 _new_tuple = tuple.__new__
 
 
-class NegativeSpikeDetector:
+class NegativeSpikeDetector(Learning, Lifecycle):
     """Per-key streaming detector of spikes in negative mentions.
 
     Two ways to feed it, per key (do not mix them on one key):
@@ -141,7 +122,7 @@ class NegativeSpikeDetector:
         self._clip_after = max(6, math.ceil(3600 / b))
         self._shrink = cfg.profile_shrink_counts
         self._seed_buckets = cfg.profile_shrink_seconds / b
-        self._share_prior = _SHARE_PRIOR_COUNTS * cfg.prior_negative_share
+        self._share_prior = SHARE_PRIOR_COUNTS * cfg.prior_negative_share
         self._early_min = cfg.early_min_fraction
         self._prior_disp = cfg.prior_dispersion
         self._min_disp = cfg.min_dispersion
@@ -556,12 +537,12 @@ class NegativeSpikeDetector:
         de = (prof[DAILY_OBS + hod] + k) / (prof[DAILY_EXP + hod] + k) if self._use_daily else 1.0
         we = (prof[WEEKLY_OBS + how] + k) / (prof[WEEKLY_EXP + how] + k) if self._use_weekly else 1.0
         mu_t = st.level * de * we
-        sg = (st.share_neg + self._share_prior) / (st.share_tot + _SHARE_PRIOR_COUNTS)
+        sg = (st.share_neg + self._share_prior) / (st.share_tot + SHARE_PRIOR_COUNTS)
         if self._use_hour_share:
             tp = prof[SHARE_TOT + hod] + k
             p0 = (prof[SHARE_NEG + hod] + k * sg) / tp
         else:
-            tp = st.share_tot + _SHARE_PRIOR_COUNTS
+            tp = st.share_tot + SHARE_PRIOR_COUNTS
             p0 = sg
         return mu_t, mu_t * p0, p0, de, we, hod, how, tp
 
@@ -612,12 +593,12 @@ class NegativeSpikeDetector:
         de = (prof[DAILY_OBS + hod] + k) / (prof[DAILY_EXP + hod] + k) if self._use_daily else 1.0
         we = (prof[WEEKLY_OBS + how] + k) / (prof[WEEKLY_EXP + how] + k) if self._use_weekly else 1.0
         mu_t = lvl * de * we
-        sg = (st.share_neg + self._share_prior) / (st.share_tot + _SHARE_PRIOR_COUNTS)
+        sg = (st.share_neg + self._share_prior) / (st.share_tot + SHARE_PRIOR_COUNTS)
         if self._use_hour_share:
             tp = prof[SHARE_TOT + hod] + k
             p0 = (prof[SHARE_NEG + hod] + k * sg) / tp
         else:
-            tp = st.share_tot + _SHARE_PRIOR_COUNTS
+            tp = st.share_tot + SHARE_PRIOR_COUNTS
             p0 = sg
         mu_n = mu_t * p0
         f = frac if frac > self._early_min else self._early_min
@@ -627,7 +608,7 @@ class NegativeSpikeDetector:
         if m < MU_FLOOR:
             m = MU_FLOOR
         pd = self._prior_disp
-        kp = _DISPERSION_PRIOR_BUCKETS * mu_n * mu_n
+        kp = DISPERSION_PRIOR_BUCKETS * mu_n * mu_n
         den = st.disp_neg_den + kp
         alpha = (st.disp_neg_num + pd * kp) / den if den > 1e-12 else pd
         if alpha < self._min_disp:
@@ -640,7 +621,7 @@ class NegativeSpikeDetector:
         if tot > 0 and 0.0 < p0 < 0.999:
             q = p0 * (1.0 - p0)
             psd = self._prior_sdisp
-            kr = _DISPERSION_PRIOR_BUCKETS * mu_t * mu_t * q
+            kr = DISPERSION_PRIOR_BUCKETS * mu_t * mu_t * q
             rden = st.disp_share_den + kr
             rho = (st.disp_share_num + psd * kr) / rden if rden > 1e-12 else psd
             if rho < self._min_sdisp:
@@ -910,7 +891,7 @@ class NegativeSpikeDetector:
             phi = 1.0
             if tot_w > 0 and 0.0 < pw < 0.999:
                 q = pw * (1.0 - pw)
-                kr = _DISPERSION_PRIOR_BUCKETS * mu_t0 * mu_t0 * q
+                kr = DISPERSION_PRIOR_BUCKETS * mu_t0 * mu_t0 * q
                 rden = st.disp_share_den + kr
                 rho = (st.disp_share_num + self._prior_sdisp * kr) / rden if rden > 1e-12 else self._prior_sdisp
                 if rho < self._min_sdisp:
@@ -938,394 +919,3 @@ class NegativeSpikeDetector:
                 continue
             best = (s, Window(idx, start, clock, tot_w, neg_w, m, mt, share_w, pw, 0.0, 0.0, ratio, RECENT))
         return best
-
-    def _learn(
-        self,
-        st: KeyState,
-        idx: int,
-        tot: int,
-        neg: int,
-        mu_t: float,
-        mu_n: float,
-        p0: float,
-        alpha: float,
-        rho: float,
-        de: float,
-        we: float,
-        hod: int,
-        how: int,
-        bucket_hot: bool,
-    ) -> None:
-        """Learn one closed bucket: level, seasonal profiles, share and dispersions, robustly."""
-        # While an episode is open the key is anomalous as a whole: its near-threshold buckets
-        # (a spike's shoulders) must not teach the baseline either.
-        anomalous = bucket_hot or st.episode is not None
-        prof = st.profile
-        lvl = st.level
-        n = st.learned
-        x = float(tot)
-        xn = float(neg)
-        hi = math.inf
-        # Anomalous buckets count for at most one sigma: a recurring pattern is still learned (over
-        # a few occurrences) but a spike barely moves the baseline it is measured against.
-        c = self._clip if not anomalous else 1.0
-        c2 = c * c
-        clipping = n >= self._clip_after
-        if clipping:
-            # Winsorise at mu +- c sigma so a spike (or an outage) only nudges the baseline.
-            # Squared comparisons: the square roots are only taken when a value is clipped.
-            pd = self._prior_disp
-            kt = _DISPERSION_PRIOR_BUCKETS * mu_t * mu_t
-            tden = st.disp_tot_den + kt
-            alpha_t = (st.disp_tot_num + pd * kt) / tden if tden > 1e-12 else pd
-            if alpha_t < self._min_disp:
-                alpha_t = self._min_disp
-            var_t = mu_t + alpha_t * mu_t * mu_t
-            r = x - mu_t
-            if r * r > c2 * var_t:
-                sd = math.sqrt(var_t)
-                x = mu_t + c * sd if r > 0.0 else mu_t - c * sd
-            if tot > mu_t and (tot - mu_t) ** 2 > c2 * var_t:
-                hi = mu_t + c * math.sqrt(var_t)
-            r = xn - mu_n
-            if r > 0.0 and r * r > c2 * (mu_n + alpha * mu_n * mu_n):
-                xn = mu_n + c * math.sqrt(mu_n + alpha * mu_n * mu_n)
-        # Level: count-space update so near-empty hours barely move it; 1/n start = running mean.
-        a = 1.0 / (n + 1.0)
-        if a < self._a_lvl:
-            a = self._a_lvl
-        new = lvl + a * (x - lvl * de * we)
-        st.level = new if new > 0.0 else 0.0
-        # Profiles are ratios against the level, so they wait until the level means something:
-        # not in the first hour (a slot would learn x / 0), nor while a re-baselined level is
-        # on probation (the slots would learn ratios against a level that may be undone).
-        learn_profiles = clipping and lvl > 0.0 and st.rebaseline is None
-        # A slot's first update seeds it with profile_shrink_seconds of "as flat" data, which then
-        # decays like real data: a big key cannot reshape a never-seen slot from one (spike)
-        # bucket, yet the profile ends up unbiased once the slot has history.
-        if learn_profiles and self._use_daily:
-            keep = self._keep_day
-            dn = prof[DAILY_OBS + hod]
-            dd = prof[DAILY_EXP + hod]
-            if dd == 0.0:
-                dn = dd = self._seed_buckets * lvl * we
-            prof[DAILY_OBS + hod] = dn * keep + x
-            prof[DAILY_EXP + hod] = dd * keep + lvl * we
-        if learn_profiles and self._use_weekly:
-            keep = self._keep_week
-            wn = prof[WEEKLY_OBS + how]
-            wd = prof[WEEKLY_EXP + how]
-            if wd == 0.0:
-                wn = wd = self._seed_buckets * lvl * de
-            prof[WEEKLY_OBS + how] = wn * keep + x
-            prof[WEEKLY_EXP + how] = wd * keep + lvl * de
-        # Share: learned from normal buckets only (an anomalous one is what we measure against it).
-        # An outsized bucket counts as if its total were capped, and its negatives are winsorised.
-        if not anomalous:
-            w = hi / tot if tot > hi else 1.0
-            tw = tot * w
-            nw = neg * w
-            if clipping and tw > 0.0 and 0.0 < p0 < 1.0:
-                e = tw * p0
-                r = nw - e
-                if r > 0.0:
-                    var_s = e * (1.0 - p0) * (1.0 + (tw - 1.0) * rho)
-                    if r * r > c2 * var_s:
-                        nw = e + c * math.sqrt(var_s)
-            keep = self._keep_share
-            st.share_neg = st.share_neg * keep + nw
-            st.share_tot = st.share_tot * keep + tw
-            if self._use_hour_share:
-                keep = self._keep_day
-                prof[SHARE_NEG + hod] = prof[SHARE_NEG + hod] * keep + nw
-                prof[SHARE_TOT + hod] = prof[SHARE_TOT + hod] * keep + tw
-        # Dispersion: moment estimates, never from anomalous buckets nor from the first hour,
-        # whose expectation is still forming.
-        if clipping and not anomalous:
-            keep = self._keep_disp
-            r = x - mu_t
-            st.disp_tot_num = st.disp_tot_num * keep + r * r - mu_t
-            st.disp_tot_den = st.disp_tot_den * keep + mu_t * mu_t
-            r = xn - mu_n
-            st.disp_neg_num = st.disp_neg_num * keep + r * r - mu_n
-            st.disp_neg_den = st.disp_neg_den * keep + mu_n * mu_n
-            if tot >= 2 and 0.0 < p0 < 1.0:
-                e = tot * p0
-                q = e * (1.0 - p0)
-                r = neg - e
-                if r > 0.0 and r * r > c2 * q * (1.0 + (tot - 1) * rho):
-                    r = c * math.sqrt(q * (1.0 + (tot - 1) * rho))
-                st.disp_share_num = st.disp_share_num * keep + r * r - q
-                st.disp_share_den = st.disp_share_den * keep + tot * (tot - 1.0) * p0 * (1.0 - p0)
-
-    def _learn_sustained(
-        self, st: KeyState, ybar: float, tot: int, neg: int, mu_n: float, bucket_hot: bool
-    ) -> None:
-        d = self._sus_decay
-        st.sus_mean = ybar
-        st.sus_tot = d * st.sus_tot + (1.0 - d) * tot
-        st.sus_obs = d * st.sus_obs + (1.0 - d) * neg
-        st.sus_exp = d * st.sus_exp + (1.0 - d) * mu_n
-        # The drift the sustained test is measured against comes from calm buckets of a grown-up
-        # baseline only.
-        if st.learned >= self._warmup and not bucket_hot and st.episode is None:
-            kv = self._keep_sus_var
-            st.sus_var = st.sus_var * kv + ybar * ybar
-            st.sus_weight = st.sus_weight * kv + 1.0
-
-    def _learn_events(self, st: KeyState, s_bucket: float, y: float, s_sus: float, ybar: float) -> None:
-        """Decluster this bucket into the key's events: one peak per burst, whatever its length."""
-        em = st.events
-        if em is None:
-            if s_bucket < EVENT_SURPRISE and s_sus < EVENT_SURPRISE:
-                return
-            em = st.events = EventMemory()
-        m = st.learned - self._warmup
-        # Weights are stored inflated by the decay since the key's warm-up ended.
-        weight = self._ev_keep ** -(m if m > 0 else 0)
-        em.bucket.step(s_bucket, y, weight, EVENT_SURPRISE, self._ev_gap, EVENT_CAPACITY)
-        em.sustained.step(s_sus, ybar, weight, EVENT_SURPRISE, self._ev_gap, EVENT_CAPACITY)
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def _lifecycle(
-        self, key: str, st: KeyState, w: Window, s: float, sev: int, ended: bool, now_ts: float
-    ) -> tuple[AlertEvent, ...]:
-        idx = w.bucket
-        ep = st.episode
-        if ep is None:
-            if s < self._open_s:
-                return ()
-            # Cooldown: a re-trigger soon after an episode is held back unless it is worse than
-            # that episode was (higher severity, or more negatives than its peak window; an
-            # hours-long sustained window is only worse by severity, its counts are not comparable).
-            more = w.negative > st.cool_peak and w.channel != SUSTAINED
-            if idx < st.cool_until and sev <= st.cool_severity and not more:
-                if st.suppressed_bucket != idx:
-                    st.suppressed += 1
-                    st.suppressed_bucket = idx
-                return ()
-            digest_src = f"{key}\x1f{idx}\x1f{self._b}".encode()
-            alert_id = hashlib.blake2b(digest_src, digest_size=8).hexdigest()
-            ep = Episode(alert_id, idx, sev, w, now_ts)
-            st.episode = ep
-            self._episodes[key] = None
-            return (self._event("opened", key, ep, w, sev, now_ts, self._describe(key, "opened", w, sev)),)
-        out: list[AlertEvent] = []
-        hot = s >= self._close_s
-        sustained = w.channel == SUSTAINED
-        if hot:
-            if idx > ep.last_hot:
-                ep.last_hot = idx
-            if _better_peak(ep.peak, w):
-                ep.peak = w
-            if ep.ref_sustained and not sustained:
-                # A short window is hot inside a sustained episode: compare growth among those.
-                ep.ref = w.negative
-                ep.ref_sustained = False
-        # Early windows firm up within seconds; a minimum interval keeps escalation from paging
-        # once per severity rung.  A rise held back here is emitted by a later evaluation.
-        may_update = now_ts - ep.last_emit >= self._update_interval
-        if sev > ep.severity and may_update:
-            ep.severity = sev
-            ep.last_emit = now_ts
-            ep.seq += 1
-            if sustained == ep.ref_sustained and w.negative > ep.ref:
-                ep.ref = w.negative
-            out.append(self._event("updated", key, ep, w, sev, now_ts, self._describe(key, "escalated", w, sev)))
-        elif (
-            ended
-            and may_update
-            and hot
-            and sustained == ep.ref_sustained
-            and w.negative >= ep.ref * (1.0 + self.config.update_growth)
-            and w.negative - ep.ref >= self._min_neg
-        ):
-            ep.seq += 1
-            ep.ref = w.negative
-            ep.last_emit = now_ts
-            out.append(
-                self._event("updated", key, ep, w, ep.severity, now_ts, self._describe(key, "growing", w, ep.severity))
-            )
-        if ended and not hot and idx - ep.last_hot >= self._resolve_b:
-            ep.seq += 1
-            out.append(self._resolved(key, ep, now_ts))
-            self._close_episode(key, st, ep, idx)
-        return tuple(out)
-
-    def _close_episode(self, key: str, st: KeyState, ep: Episode, idx: int) -> None:
-        st.episode = None
-        self._episodes.pop(key, None)
-        st.cool_until = idx + self._cool_b
-        st.cool_severity = ep.severity
-        st.cool_peak = ep.peak.negative
-
-    def _event(
-        self, kind: EventKind, key: str, ep: Episode, w: Window, sev: int, now_ts: float, reason: str
-    ) -> AlertEvent:
-        return AlertEvent(
-            kind=kind,
-            alert_id=ep.alert_id,
-            key=key,
-            severity=SEVERITIES[sev],
-            window_start=_dt(w.start),
-            window_end=_dt(w.end),
-            observed_negative=w.negative,
-            expected_negative=w.expected_negative,
-            observed_total=w.total,
-            expected_total=w.expected_total,
-            negative_share=w.share,
-            expected_share=w.expected_share,
-            score=w.score,
-            p_value=w.p_value,
-            reason=reason,
-            seq=ep.seq,
-            emitted_at=_dt(now_ts),
-        )
-
-    def _resolved(self, key: str, ep: Episode, now_ts: float, rebased: float = 0.0) -> AlertEvent:
-        peak = ep.peak
-        b = self._b
-        span = _fmt_span((ep.last_hot + 1 - ep.start) * b)
-        peak_len = _fmt_span(peak.end - peak.start)
-        if rebased:
-            reason = (
-                f"{key}: negative mentions have stayed high for {span}; accepted as the new normal "
-                f"(baseline x{rebased:.1f}), peak {peak.negative} in {peak_len} (expected "
-                f"{_fmt_count(peak.expected_negative)})."
-            )
-        else:
-            reason = (
-                f"{key}: negative mentions back to normal; the spike lasted {span}, "
-                f"peaking at {peak.negative} in {peak_len} (expected {_fmt_count(peak.expected_negative)})."
-            )
-        # The event's window spans the episode; its counts are the peak window's.
-        span_window = peak._replace(start=float(ep.start * b), end=float((ep.last_hot + 1) * b))
-        return self._event("resolved", key, ep, span_window, ep.severity, now_ts, reason)
-
-    def _describe(self, key: str, what: str, w: Window, sev: int) -> str:
-        b = self._b
-        length = w.end - w.start
-        if w.channel == SUSTAINED:
-            span = f"the last {_fmt_span(length)} (a sustained rise)"
-        elif w.channel == RECENT:
-            across = f" (across two {b / 60:.0f}-min windows)" if w.start < w.bucket * b else ""
-            span = f"the last {_fmt_span(length)}{across}"
-        elif length < b:
-            span = f"the first {length / 60:.1f} min of a {b / 60:.0f}-min window"
-        else:
-            span = f"{b / 60:.0f} min"
-        head = {
-            "opened": f"{key}: negative spike ({SEVERITIES[sev]})",
-            "escalated": f"{key}: negative spike escalated to {SEVERITIES[sev]}",
-            "growing": f"{key}: negative spike still growing ({SEVERITIES[sev]})",
-        }[what]
-        m = w.expected_negative
-        return (
-            f"{head}: {w.negative} negative mentions in {span} vs {_fmt_count(m)} expected "
-            f"({w.negative / m:.1f}x); negative share {w.share:.0%} vs usual {w.expected_share:.0%} "
-            f"of {w.total} mentions."
-        )
-
-    def _rebaseline(self, key: str, st: KeyState, ep: Episode, idx: int, now_ts: float) -> AlertEvent:
-        """Accept a level that has stayed raised for ``rebaseline_after_seconds`` as the new normal.
-
-        Clipped learning protects the baseline from spikes, which also means a
-        permanent shift (a campaign, a new source) would keep one episode open
-        for days.  Instead the level and the usual share are scaled to the last
-        hour's observations and the episode resolves, saying so.
-        """
-        obs_t, exp_t, obs_n, exp_n = ep.recent_total, ep.recent_exp_total, ep.recent_neg, ep.recent_exp_neg
-        factor = obs_t / exp_t if exp_t > 0.0 else 1.0
-        if factor > 1.0:
-            st.level *= factor
-        else:
-            factor = 1.0
-        usual = (st.share_neg + self._share_prior) / (st.share_tot + _SHARE_PRIOR_COUNTS)
-        shift = (obs_n / obs_t) / usual if obs_t > 0.0 and usual > 0.0 else 1.0
-        if shift > 1.0:
-            prof = st.profile
-            st.share_neg = min(st.share_neg * shift, st.share_tot)
-            for h in range(24):
-                prof[SHARE_NEG + h] = min(prof[SHARE_NEG + h] * shift, prof[SHARE_TOT + h])
-        else:
-            shift = 1.0
-        # On probation for four times as long: if the old level comes back, the change is undone.
-        st.rebaseline = Rebaseline(factor, shift, float(idx + 4 * (self._rebase_b or 0)), float(idx))
-        ep.seq += 1
-        neg_factor = obs_n / exp_n if exp_n > 0.0 else factor
-        event = self._resolved(key, ep, now_ts, rebased=max(factor, neg_factor))
-        self._close_episode(key, st, ep, idx)
-        return event
-
-    def _probation(self, st: KeyState, rb: Rebaseline, idx: int, neg: int, mu_n: float) -> None:
-        # A re-baselined level that turns out to be a long crisis, not a new normal, would leave
-        # the key half-blind for days while clipped learning walks the baseline back down.  So
-        # for a while after a re-baseline, negatives back near the old level (below the geometric
-        # midpoint, over the last hour) undo it.
-        if idx >= rb.until:
-            st.rebaseline = None
-            return
-        kr = self._keep_recent
-        rb.recent_neg = rb.recent_neg * kr + neg
-        rb.recent_expected = rb.recent_expected * kr + mu_n
-        if idx - rb.start >= self._clip_after and rb.recent_neg * math.sqrt(rb.level_factor * rb.share_factor) < (
-            rb.recent_expected
-        ):
-            st.level /= rb.level_factor
-            if rb.share_factor > 1.0:
-                prof = st.profile
-                st.share_neg /= rb.share_factor
-                for h in range(24):
-                    prof[SHARE_NEG + h] /= rb.share_factor
-            st.rebaseline = None
-
-    def _renormalise(self, st: KeyState) -> None:
-        # Level x daily x weekly is identified only up to scale; pin the means to 1 once a day so the
-        # split cannot drift (which would make the shrink-to-1 fallback wrong).
-        prof = st.profile
-        k = self._shrink  # the same shrinkage as _expect()
-        if not self._use_daily:
-            if self._use_weekly:
-                # Buckets longer than an hour touch only some hour-of-week slots: pin those.
-                used = [j for j in range(168) if prof[WEEKLY_EXP + j] > 0.0]
-                m = (
-                    sum((prof[WEEKLY_OBS + j] + k) / (prof[WEEKLY_EXP + j] + k) for j in used) / len(used)
-                    if used
-                    else 1.0
-                )
-                if m > 0.0 and abs(m - 1.0) > 1e-3:
-                    for j in used:
-                        prof[WEEKLY_OBS + j] /= m
-                    st.level *= m
-            return
-        if self._use_weekly:
-            for h in range(24):
-                tot = 0.0
-                for d in range(7):
-                    j = d * 24 + h
-                    tot += (prof[WEEKLY_OBS + j] + k) / (prof[WEEKLY_EXP + j] + k)
-                m = tot / 7.0
-                if m > 0.0 and abs(m - 1.0) > 1e-3:
-                    for d in range(7):
-                        prof[WEEKLY_OBS + d * 24 + h] /= m
-                    prof[DAILY_OBS + h] *= m
-        tot = 0.0
-        for h in range(24):
-            tot += (prof[DAILY_OBS + h] + k) / (prof[DAILY_EXP + h] + k)
-        m = tot / 24.0
-        if m > 0.0 and abs(m - 1.0) > 1e-3:
-            for h in range(24):
-                prof[DAILY_OBS + h] /= m
-            st.level *= m
-
-
-def _better_peak(old: Window, new: Window) -> bool:
-    """Whether ``new`` replaces ``old`` as an episode's peak: the sharpest window, by negatives.
-
-    A sustained window spans hours, so its counts are not comparable with a bucket's; it is the
-    peak only until a short window is hot.
-    """
-    if (old.channel == SUSTAINED) != (new.channel == SUSTAINED):
-        return old.channel == SUSTAINED
-    return new.negative > old.negative

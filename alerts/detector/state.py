@@ -28,6 +28,11 @@ SHARE_NEG = 384  # 24 hour-of-day slots: negatives
 SHARE_TOT = 408  # ...and totals
 PROFILE_LEN = 432
 
+# Priors of the per-key estimates: pseudo-counts behind a brand-new key's negative share, and
+# pseudo-buckets behind the dispersion priors.
+SHARE_PRIOR_COUNTS = 20.0
+DISPERSION_PRIOR_BUCKETS = 20.0
+
 # Sub-buckets per bucket in the recent-window histogram (20 s for 5-minute buckets).
 SUB = 15
 
