@@ -1,8 +1,9 @@
 """The optional hourly or daily digest: per brand, the closed period's volume, negatives, negative
 share, alerts opened and top negative keywords, sent through the alert channels.
 
-Pure core, thin shell: :func:`closed_period` and :func:`build_digest` are pure (the alert part
-is :func:`alerts.detector.digest` over the period's alert events); :func:`fetch_period` reads the
+Pure core, thin shell: :func:`closed_period`, :func:`digest` and :func:`build_digest` are pure
+(:func:`digest` summarises recorded alert events per key and period; the digest record uses it
+over the period's alert events); :func:`fetch_period` reads the
 numbers from Elasticsearch (the mentions alias and the alerts index the indexer writes);
 :class:`DigestJob` is the APScheduler job in the alert worker.
 
@@ -19,6 +20,7 @@ owns partition 0 of the enriched topic sends, so scaled-out workers do not all s
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from alerts.channels.digest import format_digest_console
-from alerts.detector import SEVERITIES, AlertEvent, digest
+from alerts.detector import SEVERITIES, AlertEvent
 from brandpulse.esclient import alerts_index, mentions_alias
 
 if TYPE_CHECKING:
@@ -58,6 +60,71 @@ class BrandVolume:
     volume: int
     negative: int
     top_keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DigestEntry:
+    """Summary of one key's alert activity in one period."""
+
+    period_start: datetime
+    period_end: datetime
+    key: str
+    opened: int
+    updated: int
+    resolved: int
+    max_severity: str
+    peak_negative: int
+    alert_ids: tuple[str, ...]
+    summary: str
+
+
+def digest(
+    events: Iterable[AlertEvent], period: Literal["hourly", "daily"] | int = "hourly"
+) -> list[DigestEntry]:
+    """Group recorded events into per-key hourly or daily (or ``period`` seconds) summaries.
+
+    Events are placed by ``emitted_at`` (``window_end`` when missing).
+    Entries are sorted by period, then key.
+    """
+    seconds = {"hourly": 3600, "daily": 86400}.get(period) if isinstance(period, str) else period
+    if not seconds or seconds <= 0:
+        raise ValueError(f"period must be 'hourly', 'daily' or positive seconds, got {period!r}")
+    groups: dict[tuple[int, str], list[AlertEvent]] = {}
+    for ev in events:
+        at = ev.emitted_at or ev.window_end
+        slot = math.floor(at.timestamp() / seconds)
+        groups.setdefault((slot, ev.key), []).append(ev)
+    out: list[DigestEntry] = []
+    for (slot, key), evs in sorted(groups.items()):
+        counts = {"opened": 0, "updated": 0, "resolved": 0}
+        ids: dict[str, None] = {}
+        for ev in evs:
+            counts[ev.kind] += 1
+            ids[ev.alert_id] = None
+        max_sev = max((SEVERITIES.index(ev.severity) for ev in evs), default=0)
+        peak = max(ev.observed_negative for ev in evs)
+        start = datetime.fromtimestamp(slot * seconds, UTC)
+        word = "alert" if len(ids) == 1 else "alerts"
+        summary = (
+            f"{key}: {len(ids)} {word} ({counts['opened']} opened, {counts['updated']} updated, "
+            f"{counts['resolved']} resolved), worst severity {SEVERITIES[max_sev]}, "
+            f"peak {peak} negative mentions in one window."
+        )
+        out.append(
+            DigestEntry(
+                period_start=start,
+                period_end=start + timedelta(seconds=seconds),
+                key=key,
+                opened=counts["opened"],
+                updated=counts["updated"],
+                resolved=counts["resolved"],
+                max_severity=SEVERITIES[max_sev],
+                peak_negative=peak,
+                alert_ids=tuple(ids),
+                summary=summary,
+            )
+        )
+    return out
 
 
 def digest_key(period: Period, start: datetime) -> str:

@@ -29,6 +29,7 @@ BENCHES: list[tuple[str, bool, list[str]]] = [
     ("bench_query", False, []),
     ("bench_enrich", False, []),
     ("bench_detector", False, []),
+    ("bench_nab", False, []),
     ("bench_ingest_memory", True, ["--mentions", "100000"]),
     ("bench_indexer", True, []),
     ("bench_alert_latency", True, []),

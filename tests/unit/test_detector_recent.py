@@ -1,4 +1,5 @@
-"""The early window that straddles a bucket boundary (alerts/DETECTOR.md, "Early detection")."""
+"""Early detection's recent windows, which end at the stream clock and may reach into the previous
+bucket (alerts/DETECTOR.md, "Early detection"): boundary-straddling and mid-bucket spikes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 
 from alerts.detector import AlertEvent, DetectorConfig, NegativeSpikeDetector
 
@@ -76,7 +78,8 @@ def first_open_delay(lead_s: int, every_s: int) -> tuple[float, AlertEvent]:
 def test_spike_starting_10s_before_a_boundary_opens_sooner() -> None:
     # 30 negatives a minute from 10 s before the boundary.  Bucket by bucket, the new bucket has to
     # gather the evidence on its own against an expectation floored at early_min_fraction (60 s):
-    # that opened 30 s after the onset.  The straddling window adds the 10 s of the previous bucket.
+    # that opened 30 s after the onset.  The bucket-long recent window adds the 10 s of the previous
+    # bucket.
     delay, ev = first_open_delay(lead_s=10, every_s=2)
     assert delay <= 20.0
     assert ev.window_start < BOUNDARY <= ev.window_end  # the opening window straddles the boundary
@@ -91,7 +94,18 @@ def test_slow_spike_starting_two_minutes_before_a_boundary_opens_sooner() -> Non
     assert ev.window_start < BOUNDARY
 
 
-def test_straddling_window_feeds_the_one_episode_until_it_resolves() -> None:
+@pytest.mark.parametrize("lead_s", [150, 200, 250, 290])
+def test_a_slow_spike_opens_as_fast_wherever_in_the_bucket_it_starts(lead_s: int) -> None:
+    # 10 negatives a minute on ~6 usual per 5 min.  Tested bucket by bucket only, an onset 150 s
+    # into a bucket opened 80 s after it (diluted by the bucket's quiet first half) and one 50 s
+    # before the boundary after 50 s; the one-minute window ending at the clock opens all of them
+    # at the same evidence, 10 negatives in the last minute.
+    delay, ev = first_open_delay(lead_s=lead_s, every_s=6)
+    assert delay <= 60.0
+    assert ev.window_end - ev.window_start <= timedelta(minutes=2)  # a short window, not a bucket
+
+
+def test_recent_windows_feed_the_one_episode_until_it_resolves() -> None:
     det = NegativeSpikeDetector(DetectorConfig())
     run(det, warm_ops())
     events = run(det, spike_ops(lead_s=10, every_s=2, seconds=900))
@@ -143,7 +157,7 @@ def test_restoring_an_old_snapshot_without_histogram_works() -> None:
     det, state = snapshot_cut(ops, cut)
     old = json.loads(json.dumps(state))
     for rec in old["keys"].values():
-        rec.pop("h", None)  # the format before the straddling window
+        rec.pop("h", None)  # the format before the sub-bucket histogram
     resumed = NegativeSpikeDetector.restore(DetectorConfig(), old)
     one = det.snapshot("acme")
     del one["state"]["h"]
@@ -155,7 +169,7 @@ def test_restoring_an_old_snapshot_without_histogram_works() -> None:
     assert "h" in resumed.snapshot("acme")["state"]
 
 
-def test_straddling_evaluation_is_deterministic() -> None:
+def test_recent_window_evaluation_is_deterministic() -> None:
     ops = warm_ops(seed=3) + spike_ops(lead_s=40, every_s=4, seconds=900, seed=3)
     runs = []
     for _ in range(2):
