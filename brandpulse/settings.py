@@ -153,6 +153,10 @@ class EnrichSettings(_Section):
     on_malformed: OnMalformed = Field(
         "dead_letter", description="a raw record that cannot be read: dead_letter, skip (log and count) or fail (stop)"
     )
+    stories: bool = Field(True, description="group reposts, copies and same-link posts into stories (enrichment.story_id)")
+    story_budget: int = Field(
+        40_000, ge=1_000, description="live stories kept per enrich process, shared between brands (~4 KB each)"
+    )
 
 
 class IndexSettings(_Section):

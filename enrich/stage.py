@@ -18,12 +18,12 @@ from brandpulse.stage import Command, ConsumerSpec, Stage, WorkerContext, run_co
 
 
 def _run(ctx: WorkerContext) -> None:
-    from enrich.worker import EnrichStage, make_enricher
+    from enrich.worker import EnrichStage, make_enricher, make_stories
 
     s = ctx.settings
 
     def build(producer: KafkaProducer) -> ConsumerSpec:
-        return ConsumerSpec(topics=[s.topics.raw], handler=EnrichStage(make_enricher(s), s.topics.enriched, ctx.metrics),
+        return ConsumerSpec(topics=[s.topics.raw], handler=EnrichStage(make_enricher(s), s.topics.enriched, ctx.metrics, make_stories(s)),
                             max_poll_records=s.enrich.batch_size, on_malformed=s.enrich.on_malformed)
 
     run_consumer(ctx, build)

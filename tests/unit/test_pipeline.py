@@ -398,3 +398,43 @@ def test_cli_batches_preserve_order(enricher: Enricher) -> None:
     rc, rows = run_cli(enricher, "".join(_lines(23)), batch_size=5)
     assert rc == 0
     assert [r["text"] for r in rows] == [f"Acme line {i % 7}" for i in range(23)]
+
+
+# ------------------------------------------------------------------------------------ stories
+
+
+def _raw(native_id: str, text: str, brand: str = "acme", minute: int = 0) -> Any:
+    from kafka.consumer.fetcher import ConsumerRecord
+
+    m = Mention.new(source="replay", feed="f", native_id=native_id, brand=brand, text=text,
+                    created_at=datetime(2026, 3, 1, 12, minute, tzinfo=UTC))
+    value = m.to_bytes()
+    return ConsumerRecord("raw", 0, -1, minute, 0, 0, None, value, [], None, 0, len(value), -1)
+
+
+def test_the_enrich_stage_gives_reposts_one_story_and_other_posts_their_own() -> None:
+    from enrich.stories import StoryIndex
+    from enrich.worker import EnrichStage
+
+    stage = EnrichStage(Enricher(brand_terms={"acme": ["Acme"]}), "enriched", stories=StoryIndex())
+    text = "Acme cancelled every flight out of Denver tonight, no hotel, no food, nobody at the desk"
+    result = stage.handle([_raw("1", text), _raw("2", f"RT @someone: {text}", minute=1),
+                           _raw("3", "Acme's new lounge in Lisbon has great coffee", minute=2)])
+    stories = [Mention.from_bytes(o.value).enrichment.story_id for o in result.outputs]  # type: ignore[union-attr]
+    assert stories[0] == stories[1] and stories[2] not in (None, stories[0])
+
+
+def test_a_failing_story_index_does_not_lose_the_mention() -> None:
+    from enrich.stories import StoryIndex
+    from enrich.worker import EnrichStage
+
+    class Broken(StoryIndex):
+        def assign(self, **kwargs: Any) -> str:
+            raise RuntimeError("index corrupted")
+
+    stage = EnrichStage(Enricher(brand_terms={"acme": ["Acme"]}), "enriched", stories=Broken())
+    result = stage.handle([_raw("1", "Acme support is the worst")])
+    assert not result.failures
+    (out,) = [Mention.from_bytes(o.value) for o in result.outputs]
+    assert out.enrichment is not None and out.enrichment.story_id is None
+    assert [f.tagger for f in out.enrichment.failures] == ["stories"]
