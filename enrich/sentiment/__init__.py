@@ -24,6 +24,9 @@ names the route that decided):
 * ``model:untrained-language`` -- any other language or ``und`` with text: the classifier reads
   with the language-free ``__lang_und`` token (trained on a random tenth of all rows) plus emojis,
   at the transfer temperature;
+* (a model whose ``sentiment.json`` lists ``romanised_skeleton`` languages also reads a romanised
+  post of those languages with its words' consonant skeletons appended, ``text.skeleton_tokens``;
+  the shipped model lists none);
 * ``none`` -- no signal at all (empty, only URLs/handles/digits/punctuation): ``unknown``.
 
 ``probabilities`` are the calibrated p(class) (stackers fitted on a calibration tenth of the
@@ -54,7 +57,7 @@ from enrich.sentiment.model import (
     Stacker,
     load_meta,
 )
-from enrich.sentiment.text import arabic_script_share, model_text, urdu_skeleton
+from enrich.sentiment.text import arabic_script_share, latin_share, model_text, skeleton_tokens, urdu_skeleton
 
 __all__ = [
     "LEXICON_LANGUAGES",
@@ -104,6 +107,8 @@ class SentimentAnalyzer:
         self.model = FastTextPair(model_dir, meta.get("models", MODEL_FILES))
         self.model_languages: frozenset[str] = frozenset(meta["languages"])
         self.transfer_temperature = float(meta["transfer_temperature"])
+        # languages whose romanised posts the model reads with their consonant skeletons appended
+        self.skeleton_languages: frozenset[str] = frozenset(meta.get("romanised_skeleton", ()))
         self.stackers = {name: Stacker.from_dict(d) for name, d in meta["stackers"].items()}
         missing = {"model", "untrained", "ur-script"} - set(self.stackers)
         if missing or "lexicon_calibration" not in meta:
@@ -173,6 +178,8 @@ class SentimentAnalyzer:
         if lang == "ur" and arabic_script_share(s) >= 0.5:
             return Route("ur-script", "model:ur-translit+lexicon:ur", f"__lang_urs {urdu_skeleton(norm)}",
                          "ur", True)
+        if lang in self.skeleton_languages and latin_share(s) >= 0.5:
+            norm = f"{norm} {skeleton_tokens(norm)}"
         if lang in self.model_languages:
             stacker = self.stackers.get(lang)
             if stacker is not None and "lexicon" in stacker.features:

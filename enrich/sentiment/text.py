@@ -14,7 +14,10 @@ and run time call the same function: a change here needs a retrain (``make train
   languages then share vocabulary and character n-grams, which is what lets Persian and Arabic
   training data speak for Urdu-script posts (there is no Urdu-script training data);
 * :func:`urdu_skeleton` turns Urdu script and Roman Urdu into one consonant skeleton (``bohat`` and
-  ``بہت`` -> ``bt``), the bridge from the Roman-Urdu training data to Urdu-script posts.
+  ``بہت`` -> ``bt``), the bridge from the Roman-Urdu training data to Urdu-script posts;
+  :func:`skeleton_tokens` marks those skeletons (``~bt``) for appending to romanised Urdu/Hindi
+  input, which only a model trained that way reads (``romanised_skeleton`` in ``sentiment.json``;
+  the shipped model is not: see MODEL_CARD.md).
 
 >>> model_text("Sooo GOOD!!!! 😍😍 @acme http://x.co #LoveIt")
 'soo good !! 😍 😍 @user http #loveit love it'
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["arabic_script_share", "model_text", "urdu_skeleton"]
+__all__ = ["arabic_script_share", "latin_share", "model_text", "skeleton_tokens", "urdu_skeleton"]
 
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _HANDLE_RE = re.compile(r"(?<!\w)@\w+")
@@ -144,3 +147,21 @@ def arabic_script_share(text: str) -> float:
     if not letters:
         return 0.0
     return sum(1 for ch in letters if _ARABIC_LETTER_RE.match(ch)) / len(letters)
+
+
+def skeleton_tokens(norm: str) -> str:
+    """``~``-marked consonant skeletons of the words of (normalised) romanised Urdu or Hindi.
+
+    Appended to the model input of romanised posts (when the model was trained so): Roman Urdu
+    and Hinglish have no standard spelling (bohat/bohot/bht, acha/achha/accha), and the skeleton
+    is what the variants share. The mark keeps ``bt`` the skeleton apart from a word ``bt``.
+    """
+    return " ".join(f"~{t}" for t in urdu_skeleton(norm).split() if t.isascii() and t.isalpha())
+
+
+def latin_share(text: str) -> float:
+    """Share of the letters in ``text`` that are basic Latin (romanised-post detection)."""
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return 0.0
+    return sum(1 for ch in letters if ch.isascii()) / len(letters)
