@@ -122,6 +122,10 @@ class Response:
                 url=self.url,
                 status=self.status,
             ) from exc
+        except RecursionError:  # [[[[… deeper than the interpreter's recursion limit
+            raise HttpError("malformed JSON: nested too deeply", url=self.url, status=self.status) from None
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            raise HttpError(f"malformed JSON: {str(exc)[:200]}", url=self.url, status=self.status) from None
 
     def rate_limit_wait(self) -> float | None:
         """Seconds until the rate-limit window resets, when the server says we have nothing left.

@@ -20,13 +20,13 @@ While a stream is down, the timeline is polled every ``poll_fallback_seconds``.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import random
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -42,7 +42,7 @@ from ingest.http import DEFAULT_USER_AGENT, parse_link_header
 from .cleaning import html_to_text
 from .contract import FeedBase, FeedError, FeedOptions, ItemError, PollResult, Post
 from .cursor import SeenWindow
-from .records import as_count, as_dict, as_str, raw_json
+from .records import as_count, as_dict, as_str, loads_json, raw_json
 
 
 class MastodonInstance(FeedOptions):
@@ -171,7 +171,7 @@ class MastodonFeed(FeedBase):
             if new_min_id:
                 new_instances[host] = {"min_id": new_min_id}
             for status in statuses:
-                item = self._status_to_post(status, host)
+                item = self.guarded(partial(self._status_to_post, host=host), status)
                 if item is None:
                     continue
                 if isinstance(item, ItemError):
@@ -209,7 +209,7 @@ class MastodonFeed(FeedBase):
                 host, generation, status = self._queue.get_nowait()
             except queue.Empty:
                 return
-            item = self._status_to_post(status, host)
+            item = self.guarded(partial(self._status_to_post, host=host), status)
             reader = self.streams[host]
             sid = as_str(status.get("id")) if isinstance(status, dict) else None
             if sid and reader.is_gap_free(generation):
@@ -541,8 +541,8 @@ class StreamReader:
                 if event not in _STATUS_EVENTS:
                     continue  # delete, heartbeats, announcements: nothing to ingest
                 try:
-                    status = json.loads(data)
-                except json.JSONDecodeError:
+                    status = loads_json(data)
+                except ValueError:
                     status = {"malformed": data[:1000]}
                 self.statuses += 1
                 if not self._put((self.host, generation, status)):

@@ -137,17 +137,21 @@ class RssFeed(FeedBase):
         posts: list[Post] = []
         fetched = datetime.fromtimestamp(self.clock(), tz=UTC)
         for entry in entries:
-            try:
-                post = self._entry_to_post(entry, feed_lang, fetched)
-            except ValueError as exc:
-                errors.append(self.error(str(exc), native_id=as_str(entry.get("id")),
-                                         raw=_entry_raw(entry)))
+            post = self.guarded(lambda e: self._entry(e, feed_lang, fetched), entry)
+            if isinstance(post, ItemError):
+                errors.append(post)
                 continue
             if post.native_id in seen:
                 continue
             seen.add(post.native_id)
             posts.append(post)
         return posts, errors
+
+    def _entry(self, entry: Any, feed_lang: str | None, fetched: datetime) -> Post | ItemError:
+        try:
+            return self._entry_to_post(entry, feed_lang, fetched)
+        except ValueError as exc:
+            return self.error(str(exc), native_id=as_str(entry.get("id")), raw=_entry_raw(entry))
 
     def _entry_to_post(self, entry: Any, feed_lang: str | None, fetched: datetime) -> Post:
         link = _http_url(as_str(entry.get("link")))
