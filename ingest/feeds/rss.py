@@ -19,6 +19,7 @@ import feedparser
 from pydantic import Field, field_validator
 
 from brandpulse.schema import Author
+from brandpulse.text import http_url
 from brandpulse.timeparse import parse_timestamp
 from ingest.http import DEFAULT_MAX_BYTES, HttpError
 
@@ -154,7 +155,7 @@ class RssFeed(FeedBase):
             return self.error(str(exc), native_id=as_str(entry.get("id")), raw=_entry_raw(entry))
 
     def _entry_to_post(self, entry: Any, feed_lang: str | None, fetched: datetime) -> Post:
-        link = _http_url(as_str(entry.get("link")))
+        link = http_url(as_str(entry.get("link")))
         if link and self.options.unwrap_redirects:
             link = unwrap_redirect(link)
         guid = as_str(entry.get("id"))
@@ -196,15 +197,9 @@ def unwrap_redirect(url: str) -> str:
         query = parse_qs(parts.query)
         for key in ("url", "q"):
             target = query.get(key)
-            if target and _http_url(target[0]):
+            if target and http_url(target[0]):
                 return target[0]
     return url
-
-
-def _http_url(value: str | None) -> str | None:
-    if value and urlsplit(value).scheme.lower() in ("http", "https"):
-        return value
-    return None
 
 
 def _entry_time(entry: Any) -> datetime | None:
