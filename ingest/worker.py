@@ -100,6 +100,11 @@ class IngestWorker:
         self.health = {f.name: FeedHealth(f.name, f.kind) for f in self.feed_settings}
         self._locks = {f.name: threading.Lock() for f in self.feed_settings}
         self._stats_lock = threading.Lock()  # health counters: push requests run on their own threads
+        # APScheduler's shutdown(wait=True) holds its job-store lock while it waits for running
+        # polls; a poll that then reschedules its job (get_job) would wait for that lock forever.
+        # Rescheduling goes through this lock, and stops once shutdown has begun.
+        self._schedule_lock = threading.Lock()
+        self._stopping = False
         for name, feed in self.feeds.items():
             if isinstance(feed, PushFeed):
                 feed.attach_sink(self._push_sink(name))
@@ -137,6 +142,8 @@ class IngestWorker:
         log.info("ingest started", extra={"feeds": len(self.feeds), "brands": len(self.settings.brands)})
 
     def shutdown(self) -> None:
+        with self._schedule_lock:
+            self._stopping = True
         # wait=True lets in-flight polls finish (and persist their cursors) before we exit.
         self.scheduler.shutdown(wait=True)
         for feed in self.feeds.values():
@@ -289,9 +296,12 @@ class IngestWorker:
             log.debug("could not publish feed health", exc_info=True)
 
     def _reschedule(self, name: str, delay: float) -> None:
-        job = self.scheduler.get_job(name)
-        if job is not None:
-            job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=max(0.0, delay)))
+        with self._schedule_lock:
+            if self._stopping:
+                return
+            job = self.scheduler.get_job(name)
+            if job is not None:
+                job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=max(0.0, delay)))
 
     def _publish_health(self, name: str) -> None:
         h = self.health[name]
