@@ -29,6 +29,7 @@ from brandpulse.kafkaio import group_lag, make_admin, topic_count, wait_for_brok
 from brandpulse.settings import Settings
 from brandpulse.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
 from brandpulse.state import StateStore
+from brandpulse.text import redact_url
 
 
 def reset_demo(s: Settings) -> None:
@@ -310,7 +311,7 @@ def _summary(s: Settings, c: dict[str, int], elapsed: float, config: str, keep_r
     print("   by brand:     " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["b"]["buckets"]))
     print("   by sentiment: " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["s"]["buckets"]))
     print("   by language:  " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["l"]["buckets"]))
-    url = s.elasticsearch.url.split(",")[0].rstrip("/")
+    url = redact_url(s.elasticsearch.url.split(",")[0].rstrip("/"))
     print()
     print("Query the data:")
     print(f"   curl -s '{url}/{mentions_alias(prefix)}/_search?q=brand:%22Nimbus%20Air%22"

@@ -10,6 +10,7 @@ from kafka import KafkaProducer
 
 from brandpulse.settings import Settings
 from brandpulse.stage import Command, ConsumerSpec, Stage, WorkerContext, run_consumer
+from brandpulse.text import redact_url
 
 # The Elasticsearch client and the indexer load only where they run (see ingest/stage.py).
 
@@ -121,8 +122,8 @@ def cmd_kibana(args: argparse.Namespace, load: Callable[[], Settings]) -> int:
     except KibanaImportError as exc:
         print(f"brandpulse kibana import: {exc}", file=sys.stderr)
         return 1
-    print(f"imported {result.get('successCount', 0)} saved objects into {k.url} "
-          f"(dashboard: {k.url.rstrip('/')}/app/dashboards)")
+    print(redact_url(f"imported {result.get('successCount', 0)} saved objects into {k.url} "
+                     f"(dashboard: {k.url.rstrip('/')}/app/dashboards)"))
     return 0
 
 

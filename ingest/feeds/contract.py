@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from brandpulse.plugins import OptionError, PluginOptions
 from brandpulse.schema import MAX_TEXT_CHARS, Author, Engagement, Geo, Mention
-from brandpulse.text import http_url
+from brandpulse.text import http_url, redact_url
 from ingest.http import HttpClient, HttpError, Response
 
 # How much of a bad item's raw bytes travel in an ItemError (enough to debug, not to flood logs).
@@ -282,7 +282,7 @@ class FeedBase:
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return redact_url(text)  # a configured URL may carry user:password@
 
     def make_http(self, **kwargs: Any) -> HttpClient:
         if self._http is None:
