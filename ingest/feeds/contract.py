@@ -89,7 +89,7 @@ class Post:
             put(self, "created_at", self.created_at.astimezone(UTC))
         except OverflowError:  # 9999-12-31T23:00-05:00 is a valid local time but not a UTC one
             raise ValueError("post created_at is out of range") from None
-        for name in ("source", "native_id", "text", "title", "lang", "country"):
+        for name in ("source", "native_id", "text", "title", "url", "lang", "country"):
             value = getattr(self, name)
             if value is not None and not value.isascii():
                 put(self, name, _clean(value))
