@@ -299,22 +299,22 @@ _ATTEMPT: contextvars.ContextVar[_Deadline | None] = contextvars.ContextVar("bra
                                                                             default=None)
 
 
+def _watched(conn: Any) -> Any:
+    """Tell the current attempt's watchdog (if any) which connection the pool handed out."""
+    attempt = _ATTEMPT.get()
+    if attempt is not None:
+        attempt.conn = conn
+    return conn
+
+
 class _WatchedPool(HTTPConnectionPool):
     def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
-        attempt = _ATTEMPT.get()
-        if attempt is not None:
-            attempt.conn = conn
-        return conn
+        return _watched(super()._get_conn(timeout))
 
 
 class _WatchedHTTPSPool(HTTPSConnectionPool):
     def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
-        attempt = _ATTEMPT.get()
-        if attempt is not None:
-            attempt.conn = conn
-        return conn
+        return _watched(super()._get_conn(timeout))
 
 
 class _WatchedAdapter(HTTPAdapter):

@@ -175,39 +175,24 @@ JETSTREAM = st.one_of(JSON, st.fixed_dictionaries({"kind": st.sampled_from(["com
     rkey=ANY, record=st.one_of(JSON, maybe(text=ANY, createdAt=TIMESTAMPS, langs=ANY)))}))
 
 
+# kind of feed, what a source sends, the conversion its poll applies, whether skipping is allowed
+ITEM_CONVERSIONS: dict[str, tuple[str, st.SearchStrategy[Any], Callable[[Any], Callable[[Any], Any]], bool]] = {
+    "mastodon status": ("mastodon", STATUS, lambda f: lambda s: f._status_to_post(s, "m.example"), True),
+    "reddit listing child": ("reddit", REDDIT, lambda f: f._child_to_post, False),
+    "hacker news hit": ("hackernews", HIT, lambda f: f._hit_to_post, False),
+    "bluesky post view": ("bluesky", VIEW, lambda f: f._view_to_post, False),
+    "json api item": ("json", VENDOR, lambda f: f._to_post, False),
+}
+
+
+@pytest.mark.parametrize("case", ITEM_CONVERSIONS.values(), ids=ITEM_CONVERSIONS.keys())
 @fuzz(150)
-@given(STATUS)
-def test_fuzz_mastodon_status(feeds: dict[str, Any], status: Any) -> None:
-    feed = feeds["mastodon"]
-    check_item(feed.guarded(lambda s: feed._status_to_post(s, "m.example"), status), may_skip=True)
-
-
-@fuzz(150)
-@given(REDDIT)
-def test_fuzz_reddit_child(feeds: dict[str, Any], child: Any) -> None:
-    feed = feeds["reddit"]
-    check_item(feed.guarded(feed._child_to_post, child))
-
-
-@fuzz(150)
-@given(HIT)
-def test_fuzz_hackernews_hit(feeds: dict[str, Any], hit: Any) -> None:
-    feed = feeds["hackernews"]
-    check_item(feed.guarded(feed._hit_to_post, hit))
-
-
-@fuzz(150)
-@given(VIEW)
-def test_fuzz_bluesky_post_view(feeds: dict[str, Any], view: Any) -> None:
-    feed = feeds["bluesky"]
-    check_item(feed.guarded(feed._view_to_post, view))
-
-
-@fuzz(150)
-@given(VENDOR)
-def test_fuzz_json_api_item(feeds: dict[str, Any], raw: Any) -> None:
-    feed = feeds["json"]
-    check_item(feed.guarded(feed._to_post, raw))
+@given(data=st.data())
+def test_fuzz_item_conversions(feeds: dict[str, Any], case: Any, data: st.DataObject) -> None:
+    kind, strategy, conversion, may_skip = case
+    feed = feeds[kind]
+    item = data.draw(strategy)
+    check_item(feed.guarded(conversion(feed), item), may_skip=may_skip)
 
 
 @fuzz(150)
