@@ -65,6 +65,11 @@ RUN groupadd --system --gid 10001 brandpulse \
 
 # Same base image and same path as in the builder, so the venv's interpreter links stay valid.
 COPY --from=builder /opt/brandpulse /opt/brandpulse
+# Mount points of the per-worker Elasticsearch API key volumes (docker-compose.yml): a new named
+# volume takes its owner from the image's directory, so the setup job (this user) can write them.
+RUN mkdir -p /run/brandpulse/es-keys/index /run/brandpulse/es-keys/alerts /run/brandpulse/kafka-ca \
+ && chown -R 10001:10001 /run/brandpulse \
+ && chmod -R 0700 /run/brandpulse/es-keys
 WORKDIR /app
 # Default configuration (read-only for the app user); mount your own over /app/config or point
 # BRANDPULSE_CONFIG elsewhere. Connection settings come from BRANDPULSE_* variables.

@@ -20,6 +20,7 @@ from brandpulse.loop import StopFlag
 from brandpulse.metrics import WorkerMetrics
 from brandpulse.settings import DEFAULT_CONFIG, ConfigError, Settings
 from brandpulse.stage import Command, Stage, WorkerContext
+from brandpulse.text import redact_url
 
 log = logging.getLogger("brandpulse")
 REPO = Path(__file__).resolve().parent.parent
@@ -34,9 +35,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_config_check(args: argparse.Namespace) -> int:
     s = _settings(args)
     path = args.config or os.environ.get("BRANDPULSE_CONFIG") or DEFAULT_CONFIG
-    print(f"{path}: OK — {len(s.brands)} brands, {len(s.feeds)} feeds "
-          f"({sum(f.enabled for f in s.feeds)} enabled); kafka {s.kafka.bootstrap_servers}; "
-          f"elasticsearch {s.elasticsearch.url}")
+    # URLs may carry credentials (https://elastic:pw@host is a valid way to give them): never printed
+    print(redact_url(f"{path}: OK — {len(s.brands)} brands, {len(s.feeds)} feeds "
+                     f"({sum(f.enabled for f in s.feeds)} enabled); kafka {s.kafka.bootstrap_servers}; "
+                     f"elasticsearch {s.elasticsearch.url}; kibana {s.kibana.url}"))
     return 0
 
 

@@ -7,8 +7,6 @@ what each stage did — the indexed figure is counted in Elasticsearch, not esti
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import sys
 import threading
@@ -29,7 +27,9 @@ from app.supervisor import Supervisor
 from brandpulse.esclient import alerts_index, make_es, mentions_alias, wait_for_es
 from brandpulse.kafkaio import group_lag, make_admin, topic_count, wait_for_broker
 from brandpulse.settings import Settings
+from brandpulse.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
 from brandpulse.state import StateStore
+from brandpulse.text import redact_url
 
 
 def reset_demo(s: Settings) -> None:
@@ -95,13 +95,14 @@ def push_webhook(s: Settings, timeout: float = 90.0) -> int:
              | {"created_at": (now - timedelta(minutes=len(items) - i)).isoformat()}
              for i, item in enumerate(items)]
     body = json.dumps(posts, ensure_ascii=False).encode()
-    signature = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
     url = f"http://127.0.0.1:{opts.port}{opts.path}"
     deadline = time.monotonic() + timeout
     while True:  # the ingest worker opens the port once it has started
+        signed = signed_headers(secret, body)  # afresh per try: the receiver refuses stale timestamps
         try:
             resp = requests.post(url, data=body, timeout=10, headers={
-                "Content-Type": "application/json", opts.header or "X-BrandPulse-Signature": signature})
+                "Content-Type": "application/json", opts.timestamp_header: signed[TIMESTAMP_HEADER],
+                opts.header or SIGNATURE_HEADER: signed[SIGNATURE_HEADER]})
             break
         except requests.ConnectionError:
             if time.monotonic() > deadline:
@@ -310,7 +311,7 @@ def _summary(s: Settings, c: dict[str, int], elapsed: float, config: str, keep_r
     print("   by brand:     " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["b"]["buckets"]))
     print("   by sentiment: " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["s"]["buckets"]))
     print("   by language:  " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["l"]["buckets"]))
-    url = s.elasticsearch.url.split(",")[0].rstrip("/")
+    url = redact_url(s.elasticsearch.url.split(",")[0].rstrip("/"))
     print()
     print("Query the data:")
     print(f"   curl -s '{url}/{mentions_alias(prefix)}/_search?q=brand:%22Nimbus%20Air%22"

@@ -10,6 +10,10 @@ a place and a sentiment cue agree on what the same text says.
 (True, 'ملتان')
 >>> split_hashtag("#WorstServiceEver"), split_hashtag("#پاکستان_زندہ_باد")
 (['worst', 'service', 'ever'], ['پاکستان', 'زندہ', 'باد'])
+>>> http_url("javascript:alert(1)"), http_url("https://acme.com@evil.example/x")
+(None, 'https://evil.example/x')
+>>> redact_url("https://elastic:pw@es.example:9200,http://es2:9200")
+'https://es.example:9200,http://es2:9200'
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Container
+from urllib.parse import quote, urlsplit, urlunsplit
 
 __all__ = [
     "CASHTAG_RE",
@@ -27,7 +32,9 @@ __all__ = [
     "WORD_CHAR",
     "WORD_CLASS",
     "fold_script",
+    "http_url",
     "normalize",
+    "redact_url",
     "split_hashtag",
 ]
 
@@ -195,3 +202,51 @@ def split_hashtag(tag: str, vocabulary: Container[str] | None = None) -> list[st
                     continue
             words.append(low)
     return words
+
+
+# --------------------------------------------------------------------------- URLs
+# Longer "links" are not links a person follows; browsers and CDNs cut around 2-8k characters.
+MAX_URL_CHARS = 4096
+_USERINFO_RE = re.compile(r"(?<![\w+.-])([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
+
+
+def http_url(value: object) -> str | None:
+    """The one check every source's links pass: an absolute http(s) URL with a host, or None.
+
+    A feed, an API or a webhook sender decides what ``url`` says, and Kibana and the alert
+    channels render it as a link, so ``javascript:``, ``data:``, ``file:`` and scheme-relative
+    values are dropped rather than passed on. Userinfo is removed: ``https://acme.com@evil.example``
+    is a link to evil.example that only looks like acme.com (and a real ``user:password@`` has no
+    business in an indexed document). Stray whitespace is percent-encoded, not rejected: a
+    hand-built link with a space in its query is still the right link, but HTML and Slack would
+    cut it at the space.
+    """
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    if not url or len(url) > MAX_URL_CHARS:
+        return None
+    if any(ch.isspace() for ch in url):
+        url = re.sub(r"\s", lambda m: quote(m.group()), url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return None
+    if "@" in parts.netloc:
+        url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return url
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the ``user:password@`` part of every URL in it removed.
+
+    For anything a person or a log shipper will read: ``brandpulse config check`` prints the
+    Elasticsearch URL(s) as configured (``BRANDPULSE_ELASTICSEARCH__URL=https://elastic:pw@…`` is a
+    valid way to give credentials), error messages name endpoints. Works on a comma-separated
+    list and on URLs inside a sentence.
+    """
+    return _USERINFO_RE.sub(r"\1", text) if "@" in text else text

@@ -44,7 +44,10 @@ def parse_timestamp(value: Any) -> datetime:
         raise ValueError(f"not a timestamp: {type(value).__name__}")
     if dt.tzinfo is None or dt.utcoffset() is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is a valid local time but past datetime.max in UTC
+        raise ValueError(f"timestamp out of range: {str(value)[:60]!r}") from None
 
 
 def _from_epoch(seconds: float) -> datetime:

@@ -25,6 +25,8 @@ from urllib.parse import quote
 import requests
 from pydantic import SecretStr
 
+from brandpulse.text import redact_url
+
 DEFAULT_PREFIX = "brandpulse"
 OBJECTS_PATH = Path(__file__).with_name("kibana") / "brandpulse.ndjson"
 DASHBOARD_ID_SUFFIX = "brand-listening"
@@ -45,7 +47,7 @@ class KibanaImportError(RuntimeError):
 
     def __init__(self, message: str, errors: list[dict[str, Any]] | None = None,
                  response: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
+        super().__init__(redact_url(message))  # the configured Kibana URL may carry user:password@
         self.errors = errors or []
         self.response = response
 

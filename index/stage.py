@@ -10,6 +10,7 @@ from kafka import KafkaProducer
 
 from brandpulse.settings import Settings
 from brandpulse.stage import Command, ConsumerSpec, Stage, WorkerContext, run_consumer
+from brandpulse.text import redact_url
 
 # The Elasticsearch client and the indexer load only where they run (see ingest/stage.py).
 
@@ -106,6 +107,29 @@ def cmd_indices(args: argparse.Namespace, load: Callable[[], Settings]) -> int:
     return 1 if result.warnings else 0
 
 
+def _es_keys_arguments(k: argparse.ArgumentParser) -> None:
+    k.add_argument("--dir", required=True, help="write each worker role's key to DIR/<role>/api_key")
+
+
+def cmd_es_keys(args: argparse.Namespace, load: Callable[[], Settings]) -> int:
+    from pathlib import Path
+
+    from brandpulse.esclient import make_es, wait_for_es
+    from index.apikeys import ApiKeyError, ensure_api_keys
+
+    s = load()
+    es = make_es(s.elasticsearch)
+    wait_for_es(es)
+    try:
+        notes = ensure_api_keys(es, s.elasticsearch.index_prefix, Path(args.dir))
+    except ApiKeyError as exc:
+        print(f"brandpulse es-keys: {exc}", file=sys.stderr)
+        return 1
+    for note in notes:
+        print(note)
+    return 0
+
+
 def _kibana_arguments(kb: argparse.ArgumentParser) -> None:
     kb.add_argument("action", choices=["import"])
 
@@ -122,8 +146,8 @@ def cmd_kibana(args: argparse.Namespace, load: Callable[[], Settings]) -> int:
     except KibanaImportError as exc:
         print(f"brandpulse kibana import: {exc}", file=sys.stderr)
         return 1
-    print(f"imported {result.get('successCount', 0)} saved objects into {k.url} "
-          f"(dashboard: {k.url.rstrip('/')}/app/dashboards)")
+    print(redact_url(f"imported {result.get('successCount', 0)} saved objects into {k.url} "
+                     f"(dashboard: {k.url.rstrip('/')}/app/dashboards)"))
     return 0
 
 
@@ -138,5 +162,7 @@ STAGE = Stage(
                 _indices_arguments, cmd_indices),
         Command("kibana", "load the bundled Kibana data views and dashboard (import)",
                 _kibana_arguments, cmd_kibana),
+        Command("es-keys", "keep one least-privilege Elasticsearch API key per worker role (compose setup)",
+                _es_keys_arguments, cmd_es_keys),
     ),
 )

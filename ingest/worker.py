@@ -9,6 +9,12 @@ and reported in ``brandpulse feeds status``; it never stops the others.
 Push feeds (the webhook) do not wait for a poll: the worker attaches a sink to them, and each
 request's posts go through the same matching and producing in the request's thread, which
 waits for the acks before the sender gets its answer (see ``deliver_pushed``).
+
+Whatever a post contains, the poll goes on and the cursor moves: a post that cannot be matched
+or made into a mention is dead-lettered (``MalformedItem``) with the reason, and a mention record
+bigger than every consumer accepts (``MAX_RECORD_BYTES``), or that the producer refuses for its
+size, is dead-lettered as ``RecordTooLarge``. Otherwise that one post would fail
+the poll again and again, and the feed would be stuck at its cursor forever.
 """
 
 from __future__ import annotations
@@ -26,18 +32,20 @@ from typing import Any
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from kafka import KafkaProducer
+from kafka.errors import MessageSizeTooLargeError
 from kafka.producer.future import FutureRecordMetadata
 from prometheus_client import Counter, Gauge
 
-from brandpulse.errors import MalformedItem
+from brandpulse.errors import MalformedItem, RecordTooLarge
 from brandpulse.kafkaio import dead_letter_record, make_producer
 from brandpulse.metrics import WorkerMetrics
-from brandpulse.schema import Mention
+from brandpulse.schema import MAX_RECORD_BYTES, Mention
 from brandpulse.settings import BrandSettings, FeedSettings, Settings
 from brandpulse.state import StateStore
 from ingest.feeds import Feed, FeedError, ItemError, PollResult, Post, build_feed
-from ingest.feeds.contract import DeliverFn, PushFeed
+from ingest.feeds.contract import MAX_RAW_BYTES, DeliverFn, PushFeed, raw_json
 from ingest.feeds.cursor import check_cursor_size
+from ingest.feeds.records import post_to_record
 from ingest.query import BrandMatcher, BrandSpec, MatchDoc
 
 log = logging.getLogger(__name__)
@@ -45,6 +53,8 @@ log = logging.getLogger(__name__)
 # How long producer.send() may block when Kafka is unreachable (metadata unknown, buffer full). The
 # default 60 s would hold a webhook request far past its ack timeout; a poll just fails sooner.
 PRODUCER_MAX_BLOCK_MS = 10_000
+# How long a poll waits for the acks of what it produced.
+POLL_ACK_TIMEOUT = 120.0
 
 
 def brand_matcher(brands: Sequence[BrandSettings]) -> BrandMatcher:
@@ -100,6 +110,11 @@ class IngestWorker:
         self.health = {f.name: FeedHealth(f.name, f.kind) for f in self.feed_settings}
         self._locks = {f.name: threading.Lock() for f in self.feed_settings}
         self._stats_lock = threading.Lock()  # health counters: push requests run on their own threads
+        # APScheduler's shutdown(wait=True) holds its job-store lock while it waits for running
+        # polls; a poll that then reschedules its job (get_job) would wait for that lock forever.
+        # Rescheduling goes through this lock, and stops once shutdown has begun.
+        self._schedule_lock = threading.Lock()
+        self._stopping = False
         for name, feed in self.feeds.items():
             if isinstance(feed, PushFeed):
                 feed.attach_sink(self._push_sink(name))
@@ -137,6 +152,8 @@ class IngestWorker:
         log.info("ingest started", extra={"feeds": len(self.feeds), "brands": len(self.settings.brands)})
 
     def shutdown(self) -> None:
+        with self._schedule_lock:
+            self._stopping = True
         # wait=True lets in-flight polls finish (and persist their cursors) before we exit.
         self.scheduler.shutdown(wait=True)
         for feed in self.feeds.values():
@@ -174,12 +191,11 @@ class IngestWorker:
             self._failed(name, f"{type(exc).__name__}: {exc}", None)
             return None
 
-        mentions = self._match(name, result.posts, now)
+        mentions, errors = self._match(name, result.posts, now)
+        errors = [*result.errors, *errors]
         try:
-            futures = self._send(name, mentions, result.errors)
-            self.producer.flush(timeout=120)
-            for fut in futures:
-                fut.get(timeout=0)
+            mentions, oversized = self._produce(name, mentions, errors, time.monotonic() + POLL_ACK_TIMEOUT,
+                                                flush=True)
         except Exception as exc:
             # Not acknowledged: keep the old cursor so the next poll fetches these again.
             self._failed(name, f"producing to Kafka failed: {exc}", None)
@@ -187,49 +203,96 @@ class IngestWorker:
         if result.cursor is not None:
             self.state.put(f"cursor/{name}", result.cursor)
             self.cursors[name] = result.cursor
-        self._count(name, result.posts, mentions, result.errors, now)
+        self._count(name, result.posts, mentions, len(errors) + oversized, now)
         health.consecutive_failures = 0
         health.last_error = None
         health.done = result.done
         self.m_failures.labels(name).set(0)
         self.m_last_success.labels(name).set(now.timestamp())
         self._publish_health(name)
-        if result.posts or result.errors:
+        if result.posts or errors:
             log.info("polled", extra={"feed": name, "posts": len(result.posts), "mentions": len(mentions),
-                                      "item_errors": len(result.errors)})
+                                      "item_errors": len(errors) + oversized})
         if result.next_poll_after is not None:
             self._reschedule(name, result.next_poll_after)
         return result
 
     # ------------------------------------------------------------ shared by polls and pushes
-    def _match(self, name: str, posts: Sequence[Post], now: datetime) -> list[Mention]:
+    def _match(self, name: str, posts: Sequence[Post], now: datetime) -> tuple[list[Mention], list[ItemError]]:
+        """The mentions of ``posts``, and an ItemError for each post that could not become any."""
         mentions: list[Mention] = []
+        errors: list[ItemError] = []
         for post in posts:
-            matched = match_post(self.matcher, post, name, now)
+            try:
+                matched = match_post(self.matcher, post, name, now)
+            except Exception as exc:  # a matcher or schema bug must not stall the feed at this post
+                log.exception("matching a post failed", extra={"feed": name, "native_id": post.native_id})
+                errors.append(ItemError(name, f"could not match the post or build its mention: "
+                                              f"{type(exc).__name__}: {str(exc)[:300]}",
+                                        native_id=post.native_id, raw=raw_json(post_to_record(post))))
+                continue
             if not matched:
                 self.m_unmatched.labels(name).inc()
             mentions.extend(matched)
-        return mentions
+        return mentions, errors
 
-    def _send(self, name: str, mentions: Sequence[Mention], errors: Sequence[ItemError]) -> list[FutureRecordMetadata]:
-        futures = [self.producer.send(self.settings.topics.raw, key=m.kafka_key, value=m.to_bytes())
-                   for m in mentions]
+    def _produce(self, name: str, mentions: Sequence[Mention], errors: Sequence[ItemError], deadline: float,
+                 *, flush: bool) -> tuple[list[Mention], int]:
+        """Produce the mentions and the dead letters of ``errors``, and wait for every ack.
+
+        A mention whose record is over MAX_RECORD_BYTES (what every consumer accepts, and below
+        the broker's default message.max.bytes), or that the producer refuses for its size
+        (max_request_size), is dead-lettered as RecordTooLarge instead and never sent. The size
+        is checked before sending on purpose: after the broker refuses a record for its size,
+        kafka-python's idempotent producer fails every later record to that partition too.
+        Returns the mentions produced and how many were dead-lettered for their size; raises
+        when anything is not acknowledged by ``deadline``.
+        """
+        raw_topic = self.settings.topics.raw
+        futures: list[FutureRecordMetadata] = []
+        sent: list[Mention] = []
+        oversized = 0
+        for m in mentions:
+            value = m.to_bytes()
+            reason = None
+            if len(value) > MAX_RECORD_BYTES:
+                reason = f"mention record is {len(value)} bytes, over the {MAX_RECORD_BYTES}-byte limit"
+            else:
+                try:
+                    futures.append(self.producer.send(raw_topic, key=m.kafka_key, value=value))
+                    sent.append(m)
+                except MessageSizeTooLargeError as exc:  # send() checks max_request_size itself
+                    reason = f"refused by the producer: {exc}"
+            if reason is not None:
+                oversized += 1
+                log.warning("mention too large, dead-lettered", extra={"feed": name, "native_id": m.native_id,
+                                                                       "brand": m.brand, "bytes": len(value)})
+                futures.append(self._dead_letter(name, RecordTooLarge(f"{reason} (brand {m.brand!r})"),
+                                                 value[:MAX_RAW_BYTES], m.native_id, record_bytes=len(value)))
         for err in errors:
             log.warning("feed item skipped", extra={"feed": name, "reason": err.reason, "native_id": err.native_id})
-            futures.append(self.producer.send(
-                self.settings.topics.dead_letter, key=name.encode(),
-                value=dead_letter_record(stage="ingest", error=MalformedItem(err.reason), value=err.raw,
-                                         extra={"feed": name, "native_id": err.native_id}),
-            ))
-        return futures
+            futures.append(self._dead_letter(name, MalformedItem(err.reason), err.raw, err.native_id))
+        if flush:
+            self.producer.flush(timeout=max(0.0, deadline - time.monotonic()))
+        for fut in futures:
+            fut.get(timeout=0 if flush else max(0.0, deadline - time.monotonic()))
+        return sent, oversized
+
+    def _dead_letter(self, name: str, error: Exception, value: bytes | None, native_id: str | None,
+                     **extra: object) -> FutureRecordMetadata:
+        return self.producer.send(
+            self.settings.topics.dead_letter, key=name.encode(),
+            value=dead_letter_record(stage="ingest", error=error, value=value,
+                                     extra={"feed": name, "native_id": native_id, **extra}),
+        )
 
     def _count(self, name: str, posts: Sequence[Post], mentions: Sequence[Mention],
-               errors: Sequence[ItemError], now: datetime) -> None:
+               errors: int, now: datetime) -> None:
         """Counters and metrics for posts whose records Kafka has acknowledged."""
         for m in mentions:
             self.m_mentions.labels(name, m.brand).inc()
         self.m_posts.labels(name).inc(len(posts))
-        self.m_item_errors.labels(name).inc(len(errors))
+        self.m_item_errors.labels(name).inc(errors)
         self.metrics.processed.labels("ingest").inc(len(posts))
         self.metrics.produced.labels(self.settings.topics.raw).inc(len(mentions))
         with self._stats_lock:
@@ -237,7 +300,7 @@ class IngestWorker:
             health.last_success = now.isoformat()
             health.posts_total += len(posts)
             health.mentions_total += len(mentions)
-            health.item_errors_total += len(errors)
+            health.item_errors_total += errors
 
     def deliver_pushed(self, name: str, posts: list[Post], errors: list[ItemError], timeout: float) -> None:
         """Make a push request durable: match, produce, and wait for the acks (acks=all).
@@ -248,14 +311,13 @@ class IngestWorker:
         """
         now = datetime.now(UTC)
         deadline = time.monotonic() + timeout
-        mentions = self._match(name, posts, now)
-        futures = self._send(name, mentions, errors)
-        for fut in futures:
-            fut.get(timeout=max(0.0, deadline - time.monotonic()))
-        self._count(name, posts, mentions, errors, now)
-        if posts or errors:
+        mentions, unmatched = self._match(name, posts, now)
+        errors = [*errors, *unmatched]
+        mentions, oversized = self._produce(name, mentions, errors, deadline, flush=False)
+        self._count(name, posts, mentions, len(errors) + oversized, now)
+        if posts or errors or oversized:
             log.info("pushed", extra={"feed": name, "posts": len(posts), "mentions": len(mentions),
-                                      "item_errors": len(errors)})
+                                      "item_errors": len(errors) + oversized})
 
     def _push_sink(self, name: str) -> DeliverFn:
         def deliver(posts: list[Post], errors: list[ItemError], timeout: float) -> None:
@@ -289,9 +351,12 @@ class IngestWorker:
             log.debug("could not publish feed health", exc_info=True)
 
     def _reschedule(self, name: str, delay: float) -> None:
-        job = self.scheduler.get_job(name)
-        if job is not None:
-            job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=max(0.0, delay)))
+        with self._schedule_lock:
+            if self._stopping:
+                return
+            job = self.scheduler.get_job(name)
+            if job is not None:
+                job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=max(0.0, delay)))
 
     def _publish_health(self, name: str) -> None:
         h = self.health[name]

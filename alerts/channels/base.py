@@ -17,12 +17,13 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from pydantic import SecretStr
 
 from brandpulse.plugins import OptionError, PluginOptions, SecretRef
+from brandpulse.text import http_url
 from brandpulse.timeparse import parse_retry_after
 
 __all__ = [
@@ -260,19 +261,11 @@ def top_mentions(alert: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
 def safe_url(value: Any) -> str | None:
     """Only http(s) links: a ``javascript:`` URL from a feed must never become a button.
 
-    Stray whitespace is percent-encoded rather than rejected: a hand-built Kibana link with a
-    space in its query is still the right link, but Slack and HTML would cut it at the space.
+    The project's one link check (``brandpulse.text.http_url``), which every source's ``url``
+    already passed at ingest; applied again here because alert records also carry links that
+    did not come through ingest (``kibana_url``).
     """
-    if not isinstance(value, str) or not value.strip():
-        return None
-    url = re.sub(r"\s", lambda m: quote(m.group()), value.strip())
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return url
+    return http_url(value)
 
 
 def author_label(mention: Mapping[str, Any]) -> str:

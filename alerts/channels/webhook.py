@@ -19,16 +19,18 @@ backoff still verifies; ``Idempotency-Key`` stays the same across retries and re
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator
+
+# The scheme is the core's, shared with the ingest webhook receiver; re-exported for receivers.
+from brandpulse.signing import DEFAULT_TOLERANCE as DEFAULT_TOLERANCE
+from brandpulse.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from brandpulse.signing import verify_signature as verify_signature
 
 from .base import (
     ChannelBase,
@@ -41,32 +43,10 @@ from .base import (
     resolve_secret,
 )
 
-SIGNATURE_HEADER = "X-BrandPulse-Signature"
-TIMESTAMP_HEADER = "X-BrandPulse-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-DEFAULT_TOLERANCE = 300.0
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 header-name characters
 _RESERVED = {"content-type", "content-length", "host", "idempotency-key"}
-
-
-def sign(secret: bytes, timestamp: str, body: bytes) -> str:
-    """``sha256=<hex>`` of HMAC-SHA256 over ``f"{timestamp}.".encode() + body``."""
-    digest = hmac.new(secret, timestamp.encode("ascii") + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
-
-
-def verify_signature(secret: bytes | str, body: bytes, timestamp: str, signature: str, *,
-                     tolerance: float = DEFAULT_TOLERANCE, now: float | None = None) -> bool:
-    """For receivers: True when ``signature`` matches and ``timestamp`` is within ``tolerance`` s."""
-    key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    try:
-        ts = int(timestamp)
-    except (TypeError, ValueError):
-        return False
-    if abs((time.time() if now is None else now) - ts) > tolerance:
-        return False
-    return hmac.compare_digest(sign(key, timestamp, body), signature.strip())
 
 
 class WebhookOptions(ChannelOptions):

@@ -11,7 +11,6 @@ and returns Jetstream's microsecond cursor, so a restarted worker resumes where 
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import random
 import threading
@@ -29,7 +28,7 @@ from ingest.http import HttpError
 
 from .contract import FeedBase, FeedOptions, ItemError, PollResult, Post
 from .cursor import SeenWindow
-from .records import as_count, as_dict, as_str, raw_json
+from .records import as_count, as_dict, as_str, loads_json, raw_json
 
 POST_COLLECTION = "app.bsky.feed.post"
 # A createdAt this far after the event's own time is a client clock bug; the event time wins.
@@ -223,10 +222,10 @@ class JetstreamFeed(FeedBase):
 
     def _handle(self, message: str | bytes, recent: SeenWindow, stop: threading.Event) -> int | None:
         """Queue what the message yields; returns the event's time_us once it is fully handled."""
-        raw = message.encode() if isinstance(message, str) else message
+        raw = message.encode("utf-8", "replace") if isinstance(message, str) else message
         try:
-            event = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            event = loads_json(raw)
+        except ValueError as exc:
             self._put(self._latest_us or 0, self.error(f"malformed Jetstream message: {exc}", raw=raw), stop)
             return None
         if not isinstance(event, dict):
@@ -235,7 +234,7 @@ class JetstreamFeed(FeedBase):
         if not isinstance(time_us, int) or isinstance(time_us, bool):
             self._put(self._latest_us or 0, self.error("Jetstream event without time_us", raw=raw), stop)
             return None
-        item = self._event_to_item(event, time_us, raw)
+        item = self.guarded(lambda e: self._event_to_item(e, time_us, raw), event)
         if item is not None:
             if isinstance(item, Post):
                 if item.native_id in recent:
@@ -365,7 +364,7 @@ class BlueskySearchFeed(FeedBase):
             if not isinstance(page, list):
                 raise self.fail("searchPosts response has no posts array")
             for view in page:
-                item = self._view_to_post(view)
+                item = self.guarded(self._view_to_post, view)
                 if isinstance(item, ItemError):
                     errors.append(item)
                     continue

@@ -9,19 +9,39 @@ Its neighbours: ``cleaning`` (HTML to text), ``cursor`` (the dedup window and th
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from brandpulse.plugins import OptionError, PluginOptions
 from brandpulse.schema import MAX_TEXT_CHARS, Author, Engagement, Geo, Mention
+from brandpulse.text import http_url, redact_url
 from ingest.http import HttpClient, HttpError, Response
 
 # How much of a bad item's raw bytes travel in an ItemError (enough to debug, not to flood logs).
 MAX_RAW_BYTES = 4096
+
+# Caps on every text field of a Post. Anyone can write a post, so a field without a cap is an
+# unbounded cost downstream (the matcher, enrichment, the Kafka record, the index). They are far
+# above anything a real source sends (Reddit titles stop at 300 characters, Mastodon display
+# names at 30), so they only ever cut what an attacker made long. With them a mention record
+# stays well under the broker's limit: 100k characters of text is at most ~600 KB of JSON.
+MAX_TITLE_CHARS = 2_000
+MAX_AUTHOR_CHARS = 512  # each of author id, handle, name, location
+MAX_LANG_CHARS = 35  # the longest BCP 47 tag in practical use; a longer "language" is not one
+MAX_SOURCE_CHARS = 64  # the configured `source` option's own limit
+# Ids are never cut: two different long ids cut to the same prefix would overwrite each other.
+MAX_NATIVE_ID_CHARS = 4_096
+# Elasticsearch `long`; a larger "like count" would make the whole document unindexable.
+MAX_COUNT = 2**63 - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+_Item = TypeVar("_Item", bound="Post | ItemError | None")
 
 
 # Shared immutable defaults (frozen pydantic models), so every Post doesn't build its own.
@@ -33,8 +53,11 @@ NO_ENGAGEMENT = Engagement()
 class Post:
     """A brand-agnostic normalised item from a source.
 
-    ``created_at`` must be timezone-aware; it is converted to UTC. ``text`` is capped at the schema's
-    limit here so that no connector can produce a post the schema would reject for length.
+    ``created_at`` must be timezone-aware; it is converted to UTC. Every text field is capped here
+    (``text`` at the schema's limit, the others at the ``MAX_*`` above), ``url`` passes the one
+    http(s) check (anything else becomes None), and counts are clamped, so that no connector can
+    produce a post the schema, the broker or the index would reject, whatever its source sent.
+    An id or source over its limit is a ``ValueError``: connectors report it as an ItemError.
     """
 
     source: str
@@ -50,18 +73,42 @@ class Post:
     country: str | None = None
 
     def __post_init__(self) -> None:
+        # frozen+slots: normalising in place needs object.__setattr__
+        put = object.__setattr__
         if not self.source:
             raise ValueError("post source is empty")
+        if len(self.source) > MAX_SOURCE_CHARS:
+            raise ValueError(f"post source is over {MAX_SOURCE_CHARS} characters")
         if not self.native_id:
             raise ValueError("post native_id is empty")
+        if len(self.native_id) > MAX_NATIVE_ID_CHARS:
+            raise ValueError(f"post native_id is {len(self.native_id)} characters, over {MAX_NATIVE_ID_CHARS}")
         if self.created_at.tzinfo is None or self.created_at.utcoffset() is None:
             raise ValueError("post created_at is not timezone-aware")
-        # frozen+slots: normalising in place needs object.__setattr__
-        object.__setattr__(self, "created_at", self.created_at.astimezone(UTC))
-        if len(self.text) > MAX_TEXT_CHARS:
-            object.__setattr__(self, "text", self.text[:MAX_TEXT_CHARS])
+        try:
+            put(self, "created_at", self.created_at.astimezone(UTC))
+        except OverflowError:  # 9999-12-31T23:00-05:00 is a valid local time but not a UTC one
+            raise ValueError("post created_at is out of range") from None
+        for name in ("source", "native_id", "text", "title", "url", "lang", "country"):
+            value = getattr(self, name)
+            if value is not None and not value.isascii():
+                put(self, name, _clean(value))
+        put(self, "text", self.text[:MAX_TEXT_CHARS])
+        if self.title is not None:
+            put(self, "title", self.title[:MAX_TITLE_CHARS] or None)
+        # The one http(s) link check for every source: Kibana and the alert channels render it.
+        put(self, "url", http_url(self.url))
+        if self.lang is not None and not 0 < len(self.lang) <= MAX_LANG_CHARS:
+            put(self, "lang", None)
         if self.country is not None:
-            object.__setattr__(self, "country", self.country.upper())
+            code = self.country.upper()
+            put(self, "country", code if len(code) == 2 and code.isascii() and code.isalpha() else None)
+        author = _capped_author(self.author)
+        if author is not self.author:
+            put(self, "author", author)
+        engagement = _capped_engagement(self.engagement)
+        if engagement is not self.engagement:
+            put(self, "engagement", engagement)
 
     def to_mention(
         self, *, feed: str, brand: str, matched_brands: tuple[str, ...], fetched_at: datetime
@@ -87,6 +134,48 @@ class Post:
             engagement=self.engagement,
             lang=self.lang,
         )
+
+
+def _clean(value: str) -> str:
+    """Lone UTF-16 surrogates (JSON allows ``"\\ud800"``) cannot be encoded as UTF-8: one would
+    make the mention's Kafka record unwritable, so each becomes U+FFFD."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def _capped_author(author: Author) -> Author:
+    fields = {"id": author.id, "handle": author.handle, "name": author.name, "location": author.location}
+    changed: dict[str, object] = {}
+    for key, value in fields.items():
+        if value is not None and (len(value) > MAX_AUTHOR_CHARS or not value.isascii()):
+            cleaned = _clean(value[:MAX_AUTHOR_CHARS])
+            if cleaned != value:
+                changed[key] = cleaned or None
+    if author.followers is not None and author.followers > MAX_COUNT:
+        changed["followers"] = MAX_COUNT
+    return author.model_copy(update=changed) if changed else author
+
+
+def _capped_engagement(engagement: Engagement) -> Engagement:
+    counts = {"likes": engagement.likes, "shares": engagement.shares, "replies": engagement.replies,
+              "views": engagement.views}
+    over = {key: MAX_COUNT for key, value in counts.items() if value is not None and value > MAX_COUNT}
+    return engagement.model_copy(update=over) if over else engagement
+
+
+def raw_json(obj: Any) -> bytes:
+    """A bad item's bytes for its ItemError, cut to MAX_RAW_BYTES; never raises."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, default=str).encode("utf-8", "replace")[:MAX_RAW_BYTES]
+    except (TypeError, ValueError, RecursionError):
+        try:
+            return repr(obj).encode("utf-8", "replace")[:MAX_RAW_BYTES]
+        except (ValueError, RecursionError):
+            return b"<unrepresentable item>"
+
 
 
 @dataclass(frozen=True)
@@ -193,7 +282,7 @@ class FeedBase:
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return redact_url(text)  # a configured URL may carry user:password@
 
     def make_http(self, **kwargs: Any) -> HttpClient:
         if self._http is None:
@@ -215,6 +304,19 @@ class FeedBase:
             return resp.json(), resp
         except HttpError as exc:
             raise self.fail(exc.message, retry_after=exc.retry_after) from exc
+
+    def guarded(self, convert: Callable[[Any], _Item], item: Any) -> _Item | ItemError:
+        """``convert(item)``, with any exception it raises reported as the item's ItemError.
+
+        One malformed item must never fail a whole poll: the same item would come back on the
+        next poll and fail it again, and the feed's cursor would never move. ``convert`` checks
+        what it knows to check; this catches what nobody thought of (a ``langs`` that is a
+        number, a nested list where a string was expected), with the raw item for debugging.
+        """
+        try:
+            return convert(item)
+        except Exception as exc:
+            return self.error(f"unreadable item: {type(exc).__name__}: {str(exc)[:300]}", raw=raw_json(item))
 
     def error(self, reason: str, native_id: str | None = None, raw: bytes | None = None) -> ItemError:
         return ItemError(feed=self.name, reason=self._scrub(reason), native_id=native_id, raw=raw)

@@ -80,7 +80,7 @@ class HackerNewsFeed(FeedBase):
         errors: list[ItemError] = []
         newest = since
         for hit in hits:
-            item = self._hit_to_post(hit)
+            item = self.guarded(self._hit_to_post, hit)
             if isinstance(item, ItemError):
                 errors.append(item)
                 continue

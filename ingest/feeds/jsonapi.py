@@ -147,7 +147,7 @@ class JsonApiFeed(FeedBase):
                 where = f"at {self.options.items_path!r}" if self.options.items_path else "at the top level"
                 raise self.fail(f"no item list {where} in the response")
             for raw in items:
-                item = self._to_post(raw)
+                item = self.guarded(self._to_post, raw)
                 if isinstance(item, ItemError):
                     errors.append(item)
                 elif item.native_id not in seen:

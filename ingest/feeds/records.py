@@ -9,7 +9,9 @@ from typing import Any
 from brandpulse.schema import Author, Engagement, Geo
 from brandpulse.timeparse import parse_timestamp
 
-from .contract import MAX_RAW_BYTES, Post
+# raw_json lives beside ItemError (the contract); re-exported here with the other JSON helpers.
+from .contract import Post
+from .contract import raw_json as raw_json
 
 
 def as_str(value: Any) -> str | None:
@@ -39,19 +41,26 @@ def as_count(value: Any) -> int:
     return 0
 
 
-def raw_json(obj: Any) -> bytes:
+def loads_json(data: str | bytes) -> Any:
+    """``json.loads`` for bytes from outside: every way it can fail is a ``ValueError`` with a
+    one-line reason, including the two that are not ``JSONDecodeError`` — nesting deeper than the
+    interpreter's recursion limit (``[[[[…``) and an integer of more than 4300 digits."""
     try:
-        return json.dumps(obj, ensure_ascii=False, default=str).encode()[:MAX_RAW_BYTES]
-    except (TypeError, ValueError):
-        return repr(obj).encode()[:MAX_RAW_BYTES]
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ValueError("malformed JSON: nested too deeply") from None
+    except ValueError as exc:
+        raise ValueError(f"malformed JSON: {str(exc)[:200]}") from None
 
 
-
-def post_from_record(obj: Any, *, default_source: str) -> Post:
+def post_from_record(obj: Any, *, default_source: str, force_source: bool = False) -> Post:
     """A Post from its JSON form; raises ``ValueError`` with a one-line reason.
 
     Unknown keys are ignored so that exported Mentions (which carry id, brand, enrichment, ...) can
-    be replayed as they are.
+    be replayed as they are. ``force_source`` ignores the record's own ``source`` (a webhook sender
+    must not pick it: mention ids hash the source, so it could overwrite another source's posts).
     """
     from pydantic import ValidationError
 
@@ -69,7 +78,7 @@ def post_from_record(obj: Any, *, default_source: str) -> Post:
         created_at = parse_timestamp(obj["created_at"])
     except ValueError as exc:
         raise ValueError(f"created_at: {exc}") from exc
-    source = obj.get("source", default_source)
+    source = default_source if force_source else obj.get("source", default_source)
     if not isinstance(source, str) or not source:
         raise ValueError("source must be a non-empty string")
     for key in ("title", "url", "lang", "country"):

@@ -132,7 +132,7 @@ class RedditFeed(FeedBase):
             children, after = self._listing(data)
             reached_known = False
             for child in children:
-                item = self._child_to_post(child)
+                item = self.guarded(self._child_to_post, child)
                 if isinstance(item, ItemError):
                     errors.append(item)
                     continue

@@ -7,8 +7,8 @@ consumed, so a restarted worker resumes exactly where the last durably produced 
 from __future__ import annotations
 
 import gzip
-import json
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, ClassVar, cast
 
@@ -17,7 +17,7 @@ from pydantic import Field
 from brandpulse.schema import MAX_RECORD_BYTES
 
 from .contract import FeedBase, FeedOptions, ItemError, PollResult, Post
-from .records import post_from_record
+from .records import as_str, loads_json, post_from_record
 
 # How far ahead a paced replay tells the worker to come back at most; keeps it responsive to
 # shutdown even when the next record is hours away in replay time.
@@ -131,14 +131,14 @@ class ReplayFeed(FeedBase):
         except UnicodeDecodeError as exc:
             return self.error(f"line {line_no}: invalid UTF-8 at byte {exc.start}", raw=raw)
         try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            return self.error(f"line {line_no}: malformed JSON: {exc.msg} at column {exc.colno}", raw=raw)
+            obj = loads_json(text)
+        except ValueError as exc:
+            return self.error(f"line {line_no}: {exc}", raw=raw)
         try:
             return post_from_record(obj, default_source="replay")
         except ValueError as exc:
-            native = obj.get("native_id") if isinstance(obj, dict) else None
-            return self.error(f"line {line_no}: {exc}", native_id=str(native) if native else None, raw=raw)
+            native = as_str(obj.get("native_id")) if isinstance(obj, dict) else None
+            return self.error(f"line {line_no}: {exc}", native_id=native, raw=raw)
 
     def _due_in(self, post: Post) -> float:
         """Seconds until ``post`` is due under pacing (<= 0 means now)."""
@@ -177,7 +177,7 @@ class ReplayFeed(FeedBase):
                     return PollResult(posts, next_cursor, errors)
                 done = True
                 break
-            parsed = self._parse(raw, line + 1)
+            parsed = self.guarded(partial(self._parse, line_no=line + 1), raw)
             if isinstance(parsed, Post):
                 if shift_s:
                     parsed = _shifted(parsed, shift_s)

@@ -145,6 +145,8 @@ class BrandMatcher:
                     table = self._meta[ns]
                     table[key] = table.get(key, 0) | bit
         self._word_keys = frozenset(self._words)
+        # A tag can only contain a word key as a prefix of at most this length.
+        self._longest_word = max(map(len, self._word_keys), default=0)
         self._p3_keys = frozenset(self._p3)
         self._p2_keys = frozenset(self._p2)
         self._all = (1 << len(self._brands)) - 1
@@ -166,10 +168,13 @@ class BrandMatcher:
             mask |= words[k]
         if "#" in s or "@" in s:
             tag_prefixes: set[str] = set()
+            longest = self._longest_word
             for _kind, tag in TAG_RE.findall(s):
                 for f in {tag, tag.replace("_", "")}:
-                    # A plain term matches any tag it starts with, so every prefix is a key.
-                    tag_prefixes.update(f[:k] for k in range(1, len(f) + 1))
+                    # A plain term matches any tag it starts with, so every prefix is a key; none
+                    # longer than the longest word key can be one. Unbounded, a 30k-character
+                    # "#aaaa…" made 30k prefixes of up to 30k characters each (450 MB).
+                    tag_prefixes.update(f[:k] for k in range(1, min(len(f), longest) + 1))
                     toks.append(f)
             for k in self._word_keys.intersection(tag_prefixes):
                 mask |= words[k]

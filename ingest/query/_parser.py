@@ -31,6 +31,10 @@ META_FIELDS = ("author", "site", "lang", "country")
 FIELDS = TEXT_FIELDS + META_FIELDS
 
 MIN_WILDCARD_PREFIX = 2
+# Parentheses and NOTs nest at most this deep. The parser and the evaluator recurse once per level;
+# 500 nested parentheses used to end `config check` with a RecursionError traceback. No real
+# query comes near it (a deep one has 3 or 4 levels).
+MAX_NESTING = 32
 
 # Straight and typographic double quotes all delimit phrases: queries get pasted from documents.
 _QUOTES = frozenset('"“”„')
@@ -169,6 +173,7 @@ class _Parser:
         self.i = 0
         self.streams: tuple[str, ...] = STREAMS
         self.meta: str | None = None  # inside author:/site:/lang:/country:
+        self.depth = 0  # open parentheses and NOTs around the current position
 
     # -- helpers -------------------------------------------------------------------------------
     def peek(self) -> _Tok:
@@ -181,6 +186,11 @@ class _Parser:
 
     def err(self, reason: str, pos: int) -> QuerySyntaxError:
         return QuerySyntaxError(reason, self.q, pos)
+
+    def enter(self, t: _Tok) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.err(f"nested too deeply: at most {MAX_NESTING} levels of parentheses and NOT", t.pos)
 
     # -- grammar -------------------------------------------------------------------------------
     def parse(self) -> Node:
@@ -224,8 +234,10 @@ class _Parser:
 
     def parse_not(self) -> Node:
         if self.peek().kind == "op" and self.peek().value == "NOT":
-            self.take()
-            return Not(self.parse_not())
+            self.enter(self.take())
+            node = Not(self.parse_not())
+            self.depth -= 1
+            return node
         return self.parse_near()
 
     def parse_near(self) -> Node:
@@ -250,10 +262,12 @@ class _Parser:
         if t.kind == "(":
             if self.peek().kind == ")":
                 raise self.err("empty parentheses", t.pos)
+            self.enter(t)
             node = self.parse_or()
             if self.peek().kind != ")":
                 raise self.err("unbalanced parenthesis: '(' is never closed", t.pos)
             self.take()
+            self.depth -= 1
             return node
         if t.kind == "field":
             return self.parse_field(t)

@@ -1714,11 +1714,11 @@ def _hook(tmp_path: Path, **opts: Any) -> Any:
     return feed, f"http://{host}:{port}/ingest"
 
 
-def _sign(body: bytes, secret: bytes = b"hook-secret-123") -> str:
-    import hashlib
-    import hmac
+def _sign(body: bytes, secret: bytes = b"hook-secret-123") -> dict[str, str]:
+    """The signature and timestamp headers (brandpulse/signing.py: HMAC over "<ts>." + body)."""
+    from brandpulse.signing import signed_headers
 
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return signed_headers(secret, body)
 
 
 POSTS = [
@@ -1736,18 +1736,20 @@ def test_webhook_hmac_accepts_posts_and_reports_bad_items(tmp_path: Path) -> Non
             url,
             data=body,
             timeout=5,
-            headers={"Content-Type": "application/json", "X-BrandPulse-Signature": _sign(body)},
+            headers={"Content-Type": "application/json", **_sign(body)},
         )
         assert resp.status_code == 202
         assert resp.json() == {"accepted": 3, "rejected": [{"index": 3, "reason": "missing created_at"}]}
         single = json.dumps(POSTS[0]).encode()
+        signed = _sign(single)
         resp = requests.post(
             url,
             data=single,
             timeout=5,
             headers={
                 "Content-Type": "application/json; charset=utf-8",
-                "X-BrandPulse-Signature": _sign(single)[7:],
+                "X-BrandPulse-Timestamp": signed["X-BrandPulse-Timestamp"],
+                "X-BrandPulse-Signature": signed["X-BrandPulse-Signature"][7:],
             },
         )
         assert resp.status_code == 202 and resp.json()["accepted"] == 1  # bare hex signature works too
@@ -1756,7 +1758,8 @@ def test_webhook_hmac_accepts_posts_and_reports_bad_items(tmp_path: Path) -> Non
         assert result.cursor is None
         # w1 was sent twice: one poll carries it once, at its latest position
         assert [p.native_id for p in result.posts] == ["w2", "w3", "w1"]
-        assert result.posts[2].source == "webhook" and result.posts[0].source == "crm"
+        # the configured source, whatever the body says (w2 claims "crm")
+        assert result.posts[2].source == "webhook" and result.posts[0].source == "webhook"
         assert result.posts[2].created_at == datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
         assert [e.reason for e in result.errors] == ["webhook item 3: missing created_at"]
         assert feed.poll(None).posts == []
@@ -1768,27 +1771,27 @@ def test_webhook_rejections(tmp_path: Path) -> None:
     feed, url = _hook(tmp_path, max_body_bytes=2048)
     try:
         good = json.dumps(POSTS).encode()
-        ok_headers = {"Content-Type": "application/json", "X-BrandPulse-Signature": _sign(good)}
+        ok_headers = {"Content-Type": "application/json", **_sign(good)}
 
         def post(data: bytes, headers: dict[str, str]) -> requests.Response:
             return requests.post(url, data=data, headers=headers, timeout=5)
 
-        assert post(good, {**ok_headers, "X-BrandPulse-Signature": _sign(good, b"wrong")}).status_code == 401
+        assert post(good, {**ok_headers, **_sign(good, b"wrong")}).status_code == 401
         assert post(good, {"Content-Type": "application/json"}).status_code == 401
         assert post(good + b" ", ok_headers).status_code == 401  # signature covers the exact bytes
         r = post(good, {**ok_headers, "Content-Type": "text/plain"})
         assert r.status_code == 415 and "text/plain" in r.json()["error"]
         big = json.dumps([POSTS[0]] * 40).encode()
-        r = post(big, {**ok_headers, "X-BrandPulse-Signature": _sign(big)})
+        r = post(big, {**ok_headers, **_sign(big)})
         assert r.status_code == 413
         bad = b'{"native_id": "x", "text": '
-        r = post(bad, {**ok_headers, "X-BrandPulse-Signature": _sign(bad)})
+        r = post(bad, {**ok_headers, **_sign(bad)})
         assert r.status_code == 400 and r.json()["error"].startswith("malformed JSON")
         latin = '{"native_id": "x", "text": "café"}'.encode("latin-1")
-        r = post(latin, {**ok_headers, "X-BrandPulse-Signature": _sign(latin)})
+        r = post(latin, {**ok_headers, **_sign(latin)})
         assert r.status_code == 400 and "UTF-8" in r.json()["error"]
         invalid = json.dumps([{"text": "no id"}]).encode()
-        r = post(invalid, {**ok_headers, "X-BrandPulse-Signature": _sign(invalid)})
+        r = post(invalid, {**ok_headers, **_sign(invalid)})
         assert r.status_code == 400 and r.json()["rejected"][0]["reason"] == "missing native_id"
         assert requests.get(url, timeout=5).status_code == 405
         assert (

@@ -19,8 +19,6 @@ file). The test then reads the real raw topic and the state topic and checks:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -49,6 +47,7 @@ from kafka.structs import TopicPartition
 from brandpulse.kafkaio import client_kwargs, ensure_topics
 from brandpulse.schema import Mention, mention_id
 from brandpulse.settings import Settings
+from brandpulse.signing import signed_headers
 from brandpulse.state import StateStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -334,11 +333,10 @@ def _write_config(s: Settings, tmp: Path, feeds: list[dict[str, Any]]) -> Path:
 def _post_hook(port: int, items: list[dict[str, Any]], deadline: float) -> requests.Response:
     """POST once the listener is up (the worker starts it on the feed's first poll)."""
     body = json.dumps(items, ensure_ascii=False).encode()
-    sig = "sha256=" + hmac.new(HOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
     while True:
         try:
             return requests.post(f"http://127.0.0.1:{port}/ingest", data=body, timeout=30, headers={
-                "Content-Type": "application/json", "X-BrandPulse-Signature": sig})
+                "Content-Type": "application/json", **signed_headers(HOOK_SECRET.encode(), body)})
         except requests.ConnectionError:
             if time.monotonic() > deadline:
                 raise

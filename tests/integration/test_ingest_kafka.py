@@ -3,8 +3,6 @@ middle of ingestion loses nothing."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import socket
 import threading
@@ -23,6 +21,7 @@ from brandpulse.kafkaio import client_kwargs, end_offsets, ensure_topics
 from brandpulse.metrics import WorkerMetrics
 from brandpulse.schema import Mention
 from brandpulse.settings import Settings, StackSettings
+from brandpulse.signing import signed_headers
 from ingest.worker import IngestWorker
 
 pytestmark = pytest.mark.integration
@@ -147,9 +146,8 @@ HOOK_SECRET = "hook-secret-kafka-1"
 
 def _signed_post(url: str, items: list[dict[str, object]]) -> requests.Response:
     body = json.dumps(items, ensure_ascii=False).encode()
-    sig = "sha256=" + hmac.new(HOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
     return requests.post(url, data=body, timeout=30,
-                         headers={"Content-Type": "application/json", "X-BrandPulse-Signature": sig})
+                         headers={"Content-Type": "application/json", **signed_headers(HOOK_SECRET.encode(), body)})
 
 
 def _hook_settings(make_settings: Callable[..., Settings], tmp_path: Path, **kafka: object) -> Settings:

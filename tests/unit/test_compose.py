@@ -28,6 +28,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from brandpulse.settings import ENV_SECTIONS, Settings, StackSettings, load_sett
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+SASL_OVERLAY = ROOT / "docker-compose.sasl.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -50,6 +52,8 @@ SCHEMA_FILE = ROOT / "tests" / "fixtures" / "compose-spec.json"
 POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 
 WORKERS = ("ingest", "enrich", "index", "alerts")
+SUPERUSER_JOBS = ("setup", "kibana-password")  # the only BrandPulse containers with the elastic password
+ES_KEY_ROLES = ("index", "alerts")  # workers that use Elasticsearch, with one API key each
 SCALABLE = ("enrich", "index", "alerts")  # consumer groups: one partition per replica at most
 ONE_SHOT_RESTART = ("no", "on-failure")
 KAFKA_IMAGE = "apache/kafka"
@@ -175,14 +179,58 @@ def compose() -> dict[str, Any]:
     return result
 
 
-def services() -> dict[str, dict[str, Any]]:
-    svc = compose()["services"]
+# ---------------------------------------------------------------------- overlays (compose's merge rules)
+_REPLACED = {"command", "entrypoint", "test"}  # sequences an override replaces instead of extending
+_BY_TARGET = {"volumes", "secrets", "configs"}  # sequences merged by their target path
+
+
+def _target(entry: Any) -> str:
+    if isinstance(entry, dict):
+        return str(entry.get("target"))
+    parts = str(entry).split(":")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def merge_compose(base: Any, override: Any, key: str = "") -> Any:
+    """``docker compose -f base -f override``: mappings merge recursively; a sequence is extended,
+    except command/entrypoint/healthcheck test (replaced) and mounts (unique by target)."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        out = dict(base)
+        for k, v in override.items():
+            out[k] = merge_compose(base[k], v, k) if k in base else v
+        return out
+    if isinstance(base, list) and isinstance(override, list) and key not in _REPLACED:
+        if key in _BY_TARGET:
+            merged = {_target(e): e for e in base}
+            merged.update({_target(e): e for e in override})
+            return list(merged.values())
+        return base + [e for e in override if e not in base]
+    return override
+
+
+@functools.cache
+def raw_overlay() -> dict[str, Any]:
+    data = yaml.safe_load(SASL_OVERLAY.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+@functools.cache
+def sasl_compose() -> dict[str, Any]:
+    """docker-compose.yml with docker-compose.sasl.yml on top, as compose sees it with .env.example."""
+    result = interpolate(merge_compose(raw_compose(), raw_overlay()), env_example())
+    assert isinstance(result, dict)
+    return result
+
+
+def services(doc: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    svc = (compose() if doc is None else doc)["services"]
     assert isinstance(svc, dict)
     return svc
 
 
-def env_of(name: str) -> dict[str, str]:
-    environment = services()[name].get("environment") or {}
+def env_of(name: str, doc: dict[str, Any] | None = None) -> dict[str, str]:
+    environment = services(doc)[name].get("environment") or {}
     if isinstance(environment, list):
         environment = dict(item.partition("=")[::2] for item in environment)
     return {str(k): "" if v is None else str(v) for k, v in environment.items()}
@@ -194,20 +242,20 @@ def raw_env_of(name: str) -> dict[str, Any]:
     return environment
 
 
-def depends_on(name: str) -> dict[str, str]:
+def depends_on(name: str, doc: dict[str, Any] | None = None) -> dict[str, str]:
     """service -> condition (the short list form means service_started)."""
-    deps = services()[name].get("depends_on") or {}
+    deps = services(doc)[name].get("depends_on") or {}
     if isinstance(deps, list):
         return {d: "service_started" for d in deps}
     return {d: spec["condition"] for d, spec in deps.items()}
 
 
-def restart_of(name: str) -> str:
-    return str(services()[name].get("restart", "no"))
+def restart_of(name: str, doc: dict[str, Any] | None = None) -> str:
+    return str(services(doc)[name].get("restart", "no"))
 
 
-def is_one_shot(name: str) -> bool:
-    return restart_of(name) in ONE_SHOT_RESTART
+def is_one_shot(name: str, doc: dict[str, Any] | None = None) -> bool:
+    return restart_of(name, doc) in ONE_SHOT_RESTART
 
 
 def built_services() -> list[str]:
@@ -426,10 +474,10 @@ def test_depends_on_targets_exist_and_form_no_cycle() -> None:
         visit(name, [])
 
 
-def _mounts(name: str) -> list[tuple[str, str, str]]:
+def _mounts(name: str, doc: dict[str, Any] | None = None) -> list[tuple[str, str, str]]:
     """(kind, source, target) for each volume of a service: kind is 'volume', 'bind' or 'tmpfs'."""
     out = []
-    for v in services()[name].get("volumes") or []:
+    for v in services(doc)[name].get("volumes") or []:
         if isinstance(v, dict):
             out.append((v["type"], v.get("source", ""), v["target"]))
             continue
@@ -467,7 +515,7 @@ def test_data_lives_on_named_volumes() -> None:
 
 def test_every_variable_has_a_default_or_is_in_env_example() -> None:
     documented = env_example()
-    refs = [r for text in walk_strings(raw_compose()) for r in var_refs(text)]
+    refs = [r for doc in (raw_compose(), raw_overlay()) for text in walk_strings(doc) for r in var_refs(text)]
     assert refs, "expected ${VAR} references (passwords come from .env)"
     missing = sorted({r.name for r in refs if not r.has_default and r.name not in documented})
     assert not missing, f"referenced without a default and missing from .env.example: {missing}"
@@ -475,11 +523,17 @@ def test_every_variable_has_a_default_or_is_in_env_example() -> None:
     assert not unused, f".env.example documents variables docker-compose.yml never uses: {unused}"
     # ... and the documented values really work (interpolation raises on anything missing).
     compose()
+    sasl_compose()
+
+
+KAFKA_PASSWORDS = ("KAFKA_KEYSTORE_PASSWORD", "KAFKA_BROKER_PASSWORD", "KAFKA_SETUP_PASSWORD", "KAFKA_INGEST_PASSWORD",
+                   "KAFKA_ENRICH_PASSWORD", "KAFKA_INDEX_PASSWORD", "KAFKA_ALERTS_PASSWORD")
 
 
 def test_secrets_come_from_env_without_defaults_in_compose() -> None:
-    for var in ("ELASTIC_PASSWORD", "KIBANA_SYSTEM_PASSWORD", "KIBANA_ENCRYPTION_KEY"):
-        refs = [r for text in walk_strings(raw_compose()) for r in var_refs(text) if r.name == var]
+    for var in ("ELASTIC_PASSWORD", "KIBANA_SYSTEM_PASSWORD", "KIBANA_ENCRYPTION_KEY", *KAFKA_PASSWORDS):
+        refs = [r for doc in (raw_compose(), raw_overlay()) for text in walk_strings(doc) for r in var_refs(text)
+                if r.name == var]
         assert refs, f"{var} is not used"
         assert all(r.op in (":?", "?") for r in refs), f"{var} must be required (${{{var}:?...}}), never defaulted"
         assert env_example().get(var), f"{var} needs a documented placeholder in .env.example"
@@ -589,11 +643,27 @@ def test_workers_wait_for_setup_to_complete_successfully() -> None:
     assert depends_on("index").get("elasticsearch") == "service_healthy"
 
 
-def container_settings(name: str) -> Settings:
-    """The settings a BrandPulse container would load: the mounted config + its environment."""
-    env = env_of(name)
+@functools.cache
+def _runtime_files() -> Path:
+    return Path(tempfile.mkdtemp(prefix="compose-runtime-"))
+
+
+def container_settings(name: str, doc: dict[str, Any] | None = None) -> Settings:
+    """The settings a BrandPulse container would load: the mounted config + its environment.
+
+    A ``..._FILE`` secret on a named volume is written there at run time (the setup job's API
+    keys); a placeholder stands in for it, so the loader still checks the variable and its key.
+    """
+    env = env_of(name, doc)
+    volume_targets = [target for kind, _source, target in _mounts(name, doc) if kind == "volume"]
+    for key, value in list(env.items()):
+        if key.endswith("_FILE") and any(Path(value).is_relative_to(t) for t in volume_targets):
+            stand_in = _runtime_files() / name / key
+            stand_in.parent.mkdir(parents=True, exist_ok=True)
+            stand_in.write_text(f"placeholder-for-{value}")
+            env[key] = str(stand_in)
     container_path = Path(env.pop("BRANDPULSE_CONFIG"))
-    for kind, source, target in _mounts(name):
+    for kind, source, target in _mounts(name, doc):
         if kind == "bind" and container_path.is_relative_to(target):
             host_path = ROOT / source / container_path.relative_to(target)
             break
@@ -617,12 +687,70 @@ def test_worker_environment_is_valid_and_points_at_the_compose_services() -> Non
             assert server.split(":")[0] in services()
         for url in s.elasticsearch.url.split(","):
             assert re.fullmatch(r"https?://elasticsearch:9200/?", url.strip()), f"{name}: {url}"
-        assert s.elasticsearch.username == "elastic"
-        assert s.elasticsearch.password is not None and s.elasticsearch.password.get_secret_value() == es_password
+        es = s.elasticsearch
+        if name in SUPERUSER_JOBS:
+            assert es.username == "elastic" and es.api_key is None
+            assert es.password is not None and es.password.get_secret_value() == es_password
+        else:
+            assert es.username is None and es.password is None, f"{name} must not get the elastic password"
+            if name in ES_KEY_ROLES:
+                assert es.api_key is not None, f"{name}: needs its role's API key"
+            else:
+                assert es.api_key is None, f"{name} does not use Elasticsearch: no credential at all"
         all_interfaces = "0.0.0.0"  # noqa: S104 - inside the container, so other services can scrape it
         assert s.workers.metrics_host == all_interfaces, f"{name}: /metrics must listen on all interfaces"
-    password = raw_compose()["x-brandpulse"]["environment"]["BRANDPULSE_ELASTICSEARCH__PASSWORD"]
-    assert [r.name for r in var_refs(password)] == ["ELASTIC_PASSWORD"]
+    assert "BRANDPULSE_ELASTICSEARCH__PASSWORD" not in raw_compose()["x-brandpulse"]["environment"]
+
+
+def test_only_the_one_shot_jobs_and_elasticsearch_see_the_elastic_password() -> None:
+    for name in services():
+        refs = {r.name for text in walk_strings(raw_compose()["services"][name]) for r in var_refs(text)}
+        if "ELASTIC_PASSWORD" in refs:
+            assert name in (*SUPERUSER_JOBS, "elasticsearch"), f"{name} gets the elastic superuser password"
+    for name in SUPERUSER_JOBS:
+        assert is_one_shot(name), f"{name} holds the superuser password, so it must not keep running"
+
+
+def _es_key_dir() -> str:
+    """Where the setup job writes the keys (its `brandpulse es-keys --dir DIR` step)."""
+    steps = [step for step in setup_steps() if step[1:2] == ["es-keys"]]
+    assert len(steps) == 1, "the setup job must run `brandpulse es-keys --dir DIR` once"
+    args = _parse(steps[0][1:])
+    return str(args.dir)
+
+
+def test_each_es_worker_reads_its_own_key_from_its_own_read_only_volume() -> None:
+    from index.apikeys import KEY_FILE, ROLES
+
+    assert set(ROLES) == set(ES_KEY_ROLES)
+    key_dir = Path(_es_key_dir())
+    setup_mounts = {target: (source, kind) for kind, source, target in _mounts("setup")}
+    key_volumes: dict[str, str] = {}
+    for role in ROLES:
+        target = str(key_dir / role)
+        assert target in setup_mounts and setup_mounts[target][1] == "volume", f"setup does not mount {target}"
+        key_volumes[role] = setup_mounts[target][0]
+        assert env_of(role)["BRANDPULSE_ELASTICSEARCH__API_KEY_FILE"] == f"{target}/{KEY_FILE}"
+        raw = [v for v in raw_compose()["services"][role]["volumes"] if isinstance(v, str) and target in v]
+        assert raw == [f"{key_volumes[role]}:{target}:ro"], f"{role}: mount its key read-only: {raw}"
+    assert len(set(key_volumes.values())) == len(ROLES), "one volume per role"
+    for name in services():
+        for kind, source, _target in _mounts(name):
+            owner = [role for role, volume in key_volumes.items() if volume == source]
+            if kind == "volume" and owner:
+                assert name in ("setup", owner[0]), f"{name} mounts {source}, {owner[0]}'s API key"
+
+
+def test_the_image_owns_the_mount_points_the_setup_job_writes() -> None:
+    """A new named volume takes the owner of the image directory it is mounted on: without it,
+    the non-root setup job could not write the keys."""
+    final = dockerfile_stages()[-1]
+    user = [rest for op, rest in final.instructions if op == "USER"][-1].split(":")[0]
+    runs = " ".join(rest for op, rest in final.instructions if op == "RUN")
+    key_dir = _es_key_dir()
+    assert f"chown -R {user}:{user} /run/brandpulse" in runs and key_dir.startswith("/run/brandpulse/")
+    for role in ES_KEY_ROLES:
+        assert f"{key_dir}/{role}" in runs, f"the image must create {key_dir}/{role}"
 
 
 def test_worker_healthchecks_probe_their_own_healthz_with_python() -> None:
@@ -681,6 +809,98 @@ def test_elasticsearch_and_kibana_run_with_security_on() -> None:
     assert len(kibana["XPACK_ENCRYPTEDSAVEDOBJECTS_ENCRYPTIONKEY"]) >= 32
 
 
+# ---------------------------------------------------------------------- the SASL/TLS overlay
+KAFKA_USERS = ("setup", "ingest", "enrich", "index", "alerts")  # every BrandPulse service that talks to Kafka
+
+
+def test_sasl_overlay_matches_the_compose_specification() -> None:
+    errors = schema_errors(sasl_compose())
+    assert not errors, "docker-compose.yml + docker-compose.sasl.yml:\n" + "\n".join(errors)
+    others = jsonschema_errors(sasl_compose())
+    if others is not None:
+        assert not others, "jsonschema: " + "\n".join(others)
+    new = set(raw_overlay()["services"]) - set(raw_compose()["services"])
+    assert new == {"kafka-certs"} and is_one_shot("kafka-certs", sasl_compose())
+
+
+def test_merge_rules_are_compose_s() -> None:
+    """The merge the overlay tests rely on: mappings merge, mounts by target, commands replaced."""
+    base = {"services": {"a": {"command": ["x"], "volumes": ["v1:/a", "v2:/b"], "environment": {"K": "1"},
+                               "cap_drop": ["ALL"]}}}
+    over = {"services": {"a": {"command": ["y"], "volumes": ["v3:/b:ro"], "environment": {"L": "2"},
+                               "cap_drop": ["ALL"]}}}
+    assert merge_compose(base, over) == {"services": {"a": {
+        "command": ["y"], "volumes": ["v1:/a", "v3:/b:ro"], "environment": {"K": "1", "L": "2"}, "cap_drop": ["ALL"]}}}
+
+
+def test_sasl_overlay_leaves_no_plaintext_listener_reachable() -> None:
+    env = env_of("kafka", sasl_compose())
+    listeners = dict(item.split("://", 1) for item in env["KAFKA_LISTENERS"].split(","))
+    protocols = dict(item.split(":", 1) for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    for name, address in listeners.items():
+        if protocols[name] in ("PLAINTEXT", "SASL_PLAINTEXT"):
+            assert address.startswith(("127.0.0.1:", "localhost:")), f"{name} ({protocols[name]}) on {address}"
+    assert env["KAFKA_ADVERTISED_LISTENERS"] == "SASL_SSL://kafka:9092"
+    assert protocols[env["KAFKA_INTER_BROKER_LISTENER_NAME"]] == "SASL_SSL"
+    assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == "PLAIN" and env["KAFKA_SSL_CLIENT_AUTH"] == "none"
+    assert "broker_jaas.conf" in env["KAFKA_OPTS"]
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@" + listeners["CONTROLLER"]
+    assert depends_on("kafka", sasl_compose()) == {"kafka-certs": "service_completed_successfully"}
+    test = services(sasl_compose())["kafka"]["healthcheck"]["test"][1]
+    assert "--command-config /etc/kafka/secrets/client.properties" in test
+
+
+def _certs_script() -> str:
+    command = services(sasl_compose())["kafka-certs"]["command"]
+    assert isinstance(command, list) and len(command) == 1
+    return str(command[0])
+
+
+def test_sasl_overlay_gives_every_kafka_client_its_own_user_and_pins_the_ca() -> None:
+    doc = sasl_compose()
+    script = _certs_script()
+    ca_written = re.search(r"install -m 0644 cert\.pem (\S+)", script)
+    assert ca_written, "kafka-certs must publish the certificate"
+    ca_volume = next(source for kind, source, target in _mounts("kafka-certs", doc)
+                     if kind == "volume" and ca_written.group(1).startswith(target + "/"))
+    raw_overlay_services = raw_overlay()["services"]
+    passwords: set[str] = set()
+    for name in KAFKA_USERS:
+        s = container_settings(name, doc)
+        k = s.kafka
+        assert (k.security_protocol, k.sasl_mechanism, k.sasl_username) == ("SASL_SSL", "PLAIN", name), name
+        assert k.ssl_cafile is not None
+        mount = [(source, target) for kind, source, target in _mounts(name, doc)
+                 if kind == "volume" and k.ssl_cafile.startswith(target + "/")]
+        assert mount and mount[0][0] == ca_volume, f"{name}: {k.ssl_cafile} is not on the {ca_volume} volume"
+        raw_volumes = raw_overlay_services[name]["volumes"]
+        assert f"{ca_volume}:{mount[0][1]}:ro" in raw_volumes, f"{name}: mount the CA read-only"
+        refs = var_refs(raw_overlay_services[name]["environment"]["BRANDPULSE_KAFKA__SASL_PASSWORD"])
+        assert [r.op for r in refs] == [":?"], f"{name}: its Kafka password must be required from .env"
+        passwords.add(refs[0].name)
+        # the broker knows this user, with this password
+        assert f'user_{name}="$${refs[0].name}"' in raw_overlay()["services"]["kafka-certs"]["command"][0]
+    assert len(passwords) == len(KAFKA_USERS), "one password per service"
+    # the certificate names the host the clients connect to (hostname checking stays on)
+    bootstrap = {server.split(":")[0] for name in KAFKA_USERS
+                 for server in container_settings(name, doc).kafka.bootstrap_servers.split(",")}
+    for host in bootstrap:
+        assert f"dns:{host}" in script, f"the broker certificate does not name {host}"
+    # the secrets volume (key pair, JAAS file) is the broker's and the certs job's only
+    for name in services(doc):
+        if name not in ("kafka", "kafka-certs"):
+            assert "kafka-secrets" not in {source for _kind, source, _t in _mounts(name, doc)}, name
+
+
+def test_sasl_overlay_clients_are_real_settings_for_kafka_python() -> None:
+    from brandpulse.kafkaio import client_kwargs
+
+    kw = client_kwargs(container_settings("ingest", sasl_compose()).kafka, "ingest")
+    assert kw["security_protocol"] == "SASL_SSL" and kw["sasl_mechanism"] == "PLAIN"
+    assert kw["sasl_plain_username"] == "ingest" and kw["sasl_plain_password"] == env_example()["KAFKA_INGEST_PASSWORD"]
+    assert kw["ssl_cafile"] == "/run/brandpulse/kafka-ca/ca.pem"
+
+
 # ---------------------------------------------------------------------- versions + local stack parity
 def _pom(path: Path) -> ET.Element:
     return ET.parse(path).getroot()  # noqa: S314 - the project's own pom
@@ -707,7 +927,7 @@ def test_image_versions_follow_the_poms() -> None:
     assert services()["kafka"]["image"] == f"{KAFKA_IMAGE}:{kafka_version}"
     assert services()["elasticsearch"]["image"] == f"{ES_IMAGE}:{es_version}"
     assert services()["kibana"]["image"] == f"{KIBANA_IMAGE}:{es_version}"
-    for name, svc in services().items():
+    for name, svc in services(sasl_compose()).items():
         image = svc.get("image", "")
         if image.startswith((ES_IMAGE + ":", KIBANA_IMAGE + ":", KAFKA_IMAGE + ":")):
             expected = kafka_version if image.startswith(KAFKA_IMAGE) else es_version
@@ -893,7 +1113,8 @@ def test_dockerignore_keeps_secrets_and_junk_out_of_the_build_context() -> None:
 # ====================================================================== docs + the real compose CLI
 def test_deploy_guide_covers_every_service_and_variable() -> None:
     doc = DEPLOY_DOC.read_text(encoding="utf-8")
-    for name in services():
+    assert SASL_OVERLAY.name in doc, "docs/DEPLOY.md does not describe the SASL/TLS overlay"
+    for name in services(sasl_compose()):
         assert f"`{name}`" in doc, f"docs/DEPLOY.md does not describe the {name} service"
     for var in env_example():
         assert var in doc, f"docs/DEPLOY.md does not mention {var}"
