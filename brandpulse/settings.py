@@ -85,7 +85,7 @@ class TopicSettings(_Section):
 
 class ElasticsearchSettings(_Section):
     url: str = Field("http://127.0.0.1:19200", description="Elasticsearch HTTP endpoint(s), comma-separated")
-    username: str | None = Field(None, description="basic-auth user (compose: elastic)")
+    username: str | None = Field(None, description="basic-auth user (compose: only the setup jobs use elastic; workers get API keys)")
     password: SecretStr | None = Field(None, description="basic-auth password (or use ..._FILE)")
     api_key: SecretStr | None = Field(None, description="API key instead of user/password")
     ca_certs: str | None = Field(None, description="CA bundle for https")
