@@ -118,17 +118,3 @@ def summarize_stories(samples: Iterable[Mapping[str, Any]], window_start: dateti
         ))
     out.sort(key=lambda x: (-x.size, -x.reach, x.first.get("created_at", ""), x.story_id))
     return out if top is None else out[:top]
-
-
-def format_stories(stories: Iterable[StorySummary], text_chars: int = 100) -> list[str]:
-    """Console/email lines: ``3 stories: ×14 ↑ growing (6 authors, reach 12,400, en 10 · es 4): "…"``."""
-    lines = []
-    arrow = {"new": "★", "growing": "↑", "steady": "→", "fading": "↓"}
-    for s in stories:
-        langs = " · ".join(f"{k} {v}" for k, v in s.languages.items())
-        text = " ".join(str(s.first.get("text", "")).split())
-        if len(text) > text_chars:
-            text = text[: text_chars - 1] + "…"
-        lines.append(f"×{s.size} {arrow[s.trend]} {s.trend} ({s.authors} authors, reach {s.reach:,}"
-                     + (f", {langs}" if langs else "") + f"): {text!r}")
-    return lines

@@ -30,6 +30,7 @@ from alerts.channels import (
     build_dispatcher,
     idempotency_key,
 )
+from brandpulse.schema import AlertRecord
 
 # The receivers sit beside this file; importing by path works whether or not tests/ is a package.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,7 +42,7 @@ TEAMS_LEGACY_FAILURE = ("Webhook message delivery failed with error: Microsoft T
                         "HTTP error {code} with ContextId tcid=0,server=x,cv=y")
 
 
-def alert(**overrides: Any) -> dict[str, Any]:
+def alert(**overrides: Any) -> AlertRecord:
     a: dict[str, Any] = {
         "alert_id": "5f0c1d2e3a4b5c6d7e8f9a0b", "event": "opened", "key": "Nimbus Air", "brand": "Nimbus Air",
         "severity": "high", "window_start": "2026-03-01T12:00:00+00:00", "window_end": "2026-03-01T12:10:00+00:00",
@@ -55,7 +56,7 @@ def alert(**overrides: Any) -> dict[str, Any]:
         "locations": ["Lisbon"], "kibana_url": "https://kibana.example/app/dashboards#/view/brandpulse",
     }
     a.update(overrides)
-    return a
+    return AlertRecord.from_dict(a)
 
 
 @pytest.fixture
@@ -188,7 +189,7 @@ def test_webhook_signature_verifies_at_the_receiver_on_every_attempt(http: HttpR
     assert verified, "no request carried a valid signature"
     doc = verified[0].json()
     assert doc["idempotency_key"] == "5f0c1d2e3a4b5c6d7e8f9a0b:opened:43" and doc["top_mentions"][0]["text"].endswith("Ação já!")
-    assert {k: v for k, v in doc.items() if k not in ("delivered_at", "idempotency_key")} == alert()
+    assert AlertRecord.from_dict({k: v for k, v in doc.items() if k != "delivered_at"}) == alert()
     d.close(1)
 
 
