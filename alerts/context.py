@@ -27,7 +27,9 @@ compares them whole).
 
 from __future__ import annotations
 
+import base64
 import math
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,7 +47,7 @@ WINDOW_HORIZON_SECONDS = 6 * 3600
 SEGMENT = 40
 CHART_SECONDS = 6 * 3600
 # Smaller tables than TermBaseline's defaults: one baseline per series, written once per bucket.
-BASELINE_CAPACITY: dict[Kind, int] = {"term": 1000, "hashtag": 300, "handle": 300, "place": 200, "language": 60}
+BASELINE_CAPACITY: dict[Kind, int] = {"term": 600, "hashtag": 200, "handle": 200, "place": 150, "language": 60}
 BASELINE_HALF_LIFE_SECONDS = 7 * 86400.0
 NEW_TERMS_PER_KIND = 5
 
@@ -130,6 +132,11 @@ class Sample:
                 "author": self.author, "followers": self.followers, "lang": self.lang, "source": self.source,
                 "story_id": self.story_id, "hashtags": self.hashtags, "keywords": self.keywords,
                 "handles": self.handles, "places": self.places}
+
+    def features(self) -> dict[Kind, set[str]]:
+        """Its distinct terms, hashtags, handles, places and language (alerts.newterms.sample_features)."""
+        return sample_features({"keywords": self.keywords, "hashtags": self.hashtags, "handles": self.handles,
+                                "places": self.places, "lang": self.lang})
 
     def to_alert(self) -> AlertSample:
         return AlertSample(id=self.id, created_at=self.created_at, text=self.text, url=self.url, author=self.author,
@@ -238,7 +245,7 @@ class KeyBaseline:
         for s in samples:
             idx = s.t_us // b_us
             if idx < upto and (start is None or idx >= start) and match(s):
-                self.terms.observe(self.key, s.as_dict(), s.t_us / 1e6)
+                self.terms.observe_features(self.key, s.features(), s.t_us / 1e6)
                 learnt = True
         self.absorbed_upto = upto
         return learnt
@@ -251,7 +258,7 @@ class KeyBaseline:
         rate = self.terms.rate
         b_us = bucket_seconds * 1_000_000
         upto = self.absorbed_upto
-        learnt = [(math.exp(-rate * (now_s - s.t_us / 1e6)), sample_features(s.as_dict()))
+        learnt = [(math.exp(-rate * (now_s - s.t_us / 1e6)), s.features())
                   for s in window if upto is not None and s.t_us // b_us < upto]
         out: list[NewTerm] = []
         for kind in KINDS:
@@ -267,13 +274,28 @@ class KeyBaseline:
         return out
 
     def snapshot(self) -> dict[str, Any]:
-        return {"upto": self.absorbed_upto, "terms": self.terms.snapshot(self.key)}
+        """The baseline with each table's counts packed as base64 float64s: bit-exact (a restored
+        worker ranks exactly as before) at about half the size of decimal JSON."""
+        snap = self.terms.snapshot(self.key)
+        if snap.get("epoch") is not None:
+            snap["tables"] = {kind: {"keys": list(t["values"]), "floor": t["floor"],
+                                     "packed": base64.b64encode(array("d", t["values"].values()).tobytes()).decode()}
+                              for kind, t in snap["tables"].items()}
+        return {"upto": self.absorbed_upto, "terms": snap}
 
     @classmethod
     def restore(cls, key: str, snap: Mapping[str, Any]) -> KeyBaseline:
         kb = cls(key)
         kb.absorbed_upto = snap.get("upto")
-        kb.terms.restore(key, snap["terms"])
+        terms = dict(snap["terms"])
+        if terms.get("epoch") is not None:
+            tables = {}
+            for kind, t in terms["tables"].items():
+                values = array("d")
+                values.frombytes(base64.b64decode(t["packed"]))
+                tables[kind] = {"values": dict(zip(t["keys"], values, strict=True)), "floor": t["floor"]}
+            terms["tables"] = tables
+        kb.terms.restore(key, terms)
         return kb
 
 

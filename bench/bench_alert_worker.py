@@ -186,13 +186,14 @@ def main(argv: list[str] | None = None) -> int:
           f"median {statistics.median(cpus) / len(values) * 1e6:.1f})")
     events = [str(a.get("event") if isinstance(a, dict) else a.event) for a in alerts]
     print(f"alerts emitted: {len(alerts)} ({', '.join(f'{e} {events.count(e)}' for e in sorted(set(events)))})")
-    per_key: dict[str, int] = defaultdict(int)
+    per_key: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for k, v in store.data.items():
-        if k.startswith("alerts-series/") or k.startswith("alerts-window/") or k.startswith("alerts-baseline/"):
-            series = k.split("/", 4)[-1]
-            per_key[series.split("#", 1)[0]] += len(v)
-    for key, size in sorted(per_key.items()):
-        print(f"  checkpoint of series {key!r}: {size:,} B")
+        if k.startswith("alerts-series/"):
+            series, _, part = k.split("/", 4)[-1].partition("|#")
+            per_key[series]["baseline" if part == "baseline" else "window segments" if part else "series record"] += len(v)
+    for key, parts in sorted(per_key.items()):
+        print(f"  checkpoint of series {key!r}: {sum(parts.values()):,} B ("
+              + ", ".join(f"{name} {size:,}" for name, size in sorted(parts.items())) + ")")
     print(f"state written: {store.bytes_written:,} B in {store.puts:,} puts "
           f"({store.bytes_written / len(values):,.0f} B per mention)")
     if alerts:
