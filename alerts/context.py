@@ -16,9 +16,12 @@ compares them whole).
   talk. It learns the window's samples a bucket at a time, when the stream clock passes the end of
   their bucket (``absorbed_upto``), so it changes once per bucket, not once per mention, and is
   checkpointed only then. A mention that arrives after its bucket ended is in the window (stories)
-  but not in the baseline, like the detector drops a mention after its bucket closed. Each absorbed
-  sample's weight is known exactly, so :meth:`KeyBaseline.what_is_new` takes the window's own
-  samples out of the baseline before comparing (a spike is not compared with itself).
+  but not in the baseline, like the detector drops a mention after its bucket closed. While the
+  series has an open alert, learning stops at the bucket the alert opened in (the worker caps
+  ``upto``), and catches up once it resolved: an incident is compared with the talk before it, not
+  with itself. Each learnt sample's weight is known exactly, so :meth:`KeyBaseline.what_is_new` also
+  takes out every learnt sample from the incident's start on that the store still holds (a replay
+  that ran past the spike in one batch learnt it before the alert was written).
 * :class:`ChartRing`, one per series: the detector's last evaluation of each of the last
   :func:`chart_buckets` buckets (negative, total, expected negative), from the ``BucketResult``\\ s
   ``advance()`` collects; at alert time the expectation and the key's dispersion
@@ -30,10 +33,12 @@ from __future__ import annotations
 import base64
 import math
 from array import array
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from alerts.chart import count_band
@@ -228,38 +233,73 @@ class WindowStore:
 
 
 class KeyBaseline:
-    """One series' usual talk (a single-key TermBaseline), learnt a closed bucket at a time."""
+    """One series' usual talk (a single-key TermBaseline), learnt a bucket at a time from the window.
+
+    The window is read in arrival order from ``next_seq``: a sample is learnt when the stream clock
+    has passed the end of its bucket; the scan stops at the first sample whose bucket has not ended
+    yet (it and those after it wait for the next pass); a sample whose bucket had already ended when
+    the scan reached it arrived late and is skipped, as is one of another series, and one evicted
+    from the window before the scan reached it (more than ``WINDOW_MAX`` mentions in a bucket) is
+    never learnt. ``learnt`` (runs of sequence numbers) says exactly which samples the counts hold.
+    """
 
     def __init__(self, key: str) -> None:
         self.key = key
         self.terms = TermBaseline(half_life_seconds=BASELINE_HALF_LIFE_SECONDS, capacity=BASELINE_CAPACITY)
-        self.absorbed_upto: int | None = None  # buckets below this are learnt
+        self.absorbed_upto: int | None = None  # the bucket the last pass learnt up to (exclusive)
+        self.next_seq = 0  # window samples below this were considered
+        self.learnt: list[list[int]] = []  # [lo, hi) runs of the learnt samples still in the window
 
-    def absorb(self, samples: Iterable[Sample], upto: int, bucket_seconds: int, match: Callable[[Sample], bool]) -> bool:
-        """Learn the samples whose bucket ended (``absorbed_upto <= bucket < upto``); True if any."""
+    def absorb(self, window: WindowStore, upto: int, bucket_seconds: int, match: Callable[[Sample], bool]) -> bool:
+        """One pass up to bucket ``upto`` (exclusive); True if it learnt anything."""
         start = self.absorbed_upto
         if start is not None and upto <= start:
             return False
         b_us = bucket_seconds * 1_000_000
+        first = window.first_seq
+        self.next_seq = max(self.next_seq, first)
         learnt = False
-        for s in samples:
+        for s in islice(window.samples, self.next_seq - first, None):
             idx = s.t_us // b_us
-            if idx < upto and (start is None or idx >= start) and match(s):
-                self.terms.observe_features(self.key, s.features(), s.t_us / 1e6)
-                learnt = True
+            if idx >= upto:
+                break
+            self.next_seq = s.seq + 1
+            if (start is not None and idx < start) or not match(s):
+                continue
+            self.terms.observe_features(self.key, s.features(), s.t_us / 1e6)
+            if self.learnt and self.learnt[-1][1] == s.seq:
+                self.learnt[-1][1] += 1
+            else:
+                self.learnt.append([s.seq, s.seq + 1])
+            learnt = True
         self.absorbed_upto = upto
+        while self.learnt and self.learnt[0][1] <= first:
+            self.learnt.pop(0)
         return learnt
 
-    def what_is_new(self, window: Sequence[Sample], now: datetime, bucket_seconds: int) -> list[NewTerm]:
-        """The window's features whose share rose against the baseline (the window's own learnt
-        samples taken out at their exact decayed weight), best first within each kind."""
+    def has_learnt(self, seq: int) -> bool:
+        i = bisect_right(self.learnt, [seq, math.inf]) - 1
+        return i >= 0 and self.learnt[i][0] <= seq < self.learnt[i][1]
+
+    def mark(self) -> dict[str, Any]:
+        """Where learning stands (the series record keeps it; the baseline record too)."""
+        return {"upto": self.absorbed_upto, "next": self.next_seq, "learnt": self.learnt}
+
+    def restore_mark(self, mark: Mapping[str, Any]) -> None:
+        self.absorbed_upto = mark.get("upto")
+        self.next_seq = int(mark.get("next") or 0)
+        self.learnt = [[int(lo), int(hi)] for lo, hi in mark.get("learnt") or ()]
+
+    def what_is_new(self, window: Sequence[Sample], now: datetime, exclude: Iterable[Sample] = ()) -> list[NewTerm]:
+        """The window's features whose share rose against the baseline, best first within each kind.
+        The window's samples and ``exclude`` (the incident's other samples), where learnt, are taken
+        out of the baseline at their exact decayed weight first."""
         wc = WindowCounts.of(s.as_dict() for s in window)
         now_s = to_us(now) / 1e6
         rate = self.terms.rate
-        b_us = bucket_seconds * 1_000_000
-        upto = self.absorbed_upto
+        out_of_baseline = {s.seq: s for s in (*window, *exclude)}
         learnt = [(math.exp(-rate * (now_s - s.t_us / 1e6)), s.features())
-                  for s in window if upto is not None and s.t_us // b_us < upto]
+                  for s in out_of_baseline.values() if self.has_learnt(s.seq)]
         out: list[NewTerm] = []
         for kind in KINDS:
             table, total, floor = self.terms.counts(self.key, kind, now_s)
@@ -281,12 +321,12 @@ class KeyBaseline:
             snap["tables"] = {kind: {"keys": list(t["values"]), "floor": t["floor"],
                                      "packed": base64.b64encode(array("d", t["values"].values()).tobytes()).decode()}
                               for kind, t in snap["tables"].items()}
-        return {"upto": self.absorbed_upto, "terms": snap}
+        return {**self.mark(), "terms": snap}
 
     @classmethod
     def restore(cls, key: str, snap: Mapping[str, Any]) -> KeyBaseline:
         kb = cls(key)
-        kb.absorbed_upto = snap.get("upto")
+        kb.restore_mark(snap)
         terms = dict(snap["terms"])
         if terms.get("epoch") is not None:
             tables = {}

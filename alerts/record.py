@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from alerts.chartlinks import ChartLinks
@@ -22,6 +22,9 @@ from brandpulse.esclient import mentions_alias
 from brandpulse.schema import AlertChart, AlertNewTerm, AlertRecord, AlertStory
 from brandpulse.settings import Settings
 
+# An alert opens once the evidence is enough, usually a bucket after the rise began: new terms are
+# against the talk before that bucket.
+ONSET_BUCKETS = 1
 TOP_MENTIONS = 5
 TOP_STORIES = 5
 MAX_MENTION_IDS = 100
@@ -30,8 +33,10 @@ FALLBACK_SAMPLES = 25
 
 def alert_record(event: AlertEvent, samples: Sequence[Sample], settings: Settings, *,
                  baseline: KeyBaseline | None = None, chart: AlertChart | None = None,
-                 links: ChartLinks | None = None) -> AlertRecord:
-    """The record of ``event``; ``samples`` are the series' window samples (any order)."""
+                 links: ChartLinks | None = None, since: datetime | None = None) -> AlertRecord:
+    """The record of ``event``; ``samples`` are the series' window samples (any order); ``since``
+    is when its alert opened (new terms are against the talk from before the rise: ``ONSET_BUCKETS``
+    before the window or the opening, whichever is earlier)."""
     start, end = event.window_start, event.window_end
     in_window = [s for s in samples if start <= s.created_at < end]
     negatives = [s for s in in_window if s.negative]
@@ -45,7 +50,9 @@ def alert_record(event: AlertEvent, samples: Sequence[Sample], settings: Setting
     brand = event.key.split("|", 1)[0]
     b = settings.alerts.bucket_seconds
     raised = event.emitted_at or end
-    new_terms = baseline.what_is_new(in_window, end, b) if baseline is not None else []
+    begun = (min(start, since) if since is not None else start) - timedelta(seconds=ONSET_BUCKETS * b)
+    incident = [s for s in samples if s.created_at >= begun]
+    new_terms = baseline.what_is_new(in_window, end, exclude=incident) if baseline is not None else []
     chart_url = (links.url(f"{event.alert_id}-{event.seq}", chart, (start, end), brand, raised)
                  if links is not None and chart is not None else None)
     return AlertRecord(

@@ -202,21 +202,23 @@ class AlertStage(ConsumerRebalanceListener):
         for v in stored.values():
             if isinstance(v, dict) and "window_segment" in v:
                 segments.setdefault(v["brand"], {})[int(v["window_segment"])] = v["samples"]
-        uptos: dict[str, int | None] = {}
+        marks: dict[str, dict[str, Any]] = {}
         for r in states.values():
             key = r["state"]["key"]
             ps.key_offsets[key] = int(r["offset"])
             ps.rings[key] = ChartRing.restore(self._ring_size, r.get("ring") or ())
-            uptos[key] = r.get("upto")
+            if r.get("learning") is not None:
+                marks[key] = r["learning"]
             if r.get("window") is not None:
                 ps.windows[key] = WindowStore.restore(r["window"], segments.get(key, {}))
         for v in stored.values():
             if isinstance(v, dict) and "baseline" in v:
                 kb = KeyBaseline.restore(v["key"], v["baseline"])
-                # Learning nothing moves only the series record's mark (see alerts/context.py).
-                series_upto = uptos.get(kb.key)
-                if series_upto is not None and (kb.absorbed_upto is None or series_upto > kb.absorbed_upto):
-                    kb.absorbed_upto = series_upto
+                # A pass that learnt nothing moves only the series record's mark; the baseline
+                # record is the later one only when a crash fell between the two writes.
+                mark = marks.get(kb.key)
+                if mark is not None and int(mark.get("next") or 0) > kb.next_seq:
+                    kb.restore_mark(mark)
                 ps.baselines[kb.key] = kb
         prefix = self._series_prefix(tp)
         for brand, segs in segments.items():  # segments no window refers to: left by a crash or eviction
@@ -265,6 +267,9 @@ class AlertStage(ConsumerRebalanceListener):
                 ps.dirty.add(key)
             if ps.clock is None or m.created_at > ps.clock:
                 ps.clock = m.created_at
+                # Each bucket the clock leaves behind is learnt now, before a long batch (a
+                # backfill) evicts its mentions from the window.
+                self._absorb(ps, math.floor(ps.clock.timestamp() / self.config.bucket_seconds))
         for tp in sorted(touched, key=lambda t: (t.topic, t.partition)):
             ps = self.partitions[tp]
             if ps.clock is None:
@@ -283,11 +288,12 @@ class AlertStage(ConsumerRebalanceListener):
             if ring is None:
                 ring = ps.rings[res.key] = ChartRing(self._ring_size)
             ring.record(res, b)
-        self._absorb(ps, math.floor(clock.timestamp() / b))
+        # A resolved alert lets its series catch up on what it did not learn during the incident.
+        self._absorb(ps, math.floor(clock.timestamp() / b), force=any(e.kind == "resolved" for e in events))
         self._publish(ps, events, result)
 
-    def _absorb(self, ps: PartitionState, upto: int) -> None:
-        if ps.absorbed_bucket is not None and upto <= ps.absorbed_bucket:
+    def _absorb(self, ps: PartitionState, upto: int, force: bool = False) -> None:
+        if ps.absorbed_bucket is not None and upto <= ps.absorbed_bucket and not force:
             return
         ps.absorbed_bucket = upto
         b = self.config.bucket_seconds
@@ -298,10 +304,12 @@ class AlertStage(ConsumerRebalanceListener):
             kb = ps.baselines.get(key)
             if kb is None:
                 kb = ps.baselines[key] = KeyBaseline(key)
-            before = kb.absorbed_upto
-            if kb.absorb(window.samples, upto, b, key_filter(key)):
+            before = kb.absorbed_upto, kb.next_seq
+            opened = ps.detector.episode_start(key)  # an open alert: learn only the talk before it
+            key_upto = min(upto, math.floor(opened.timestamp() / b)) if opened is not None else upto
+            if kb.absorb(window, key_upto, b, key_filter(key)):
                 ps.baseline_dirty.add(key)
-            if kb.absorbed_upto != before:
+            if (kb.absorbed_upto, kb.next_seq) != before:
                 ps.dirty.add(key)
 
     def _publish(self, ps: PartitionState, events: Sequence[AlertEvent], result: StageResult) -> None:
@@ -315,7 +323,7 @@ class AlertStage(ConsumerRebalanceListener):
             ring = ps.rings.get(key)
             chart = ring.chart(key, event.emitted_at or event.window_end, ps.detector, b) if ring else None
             alert = alert_record(event, samples, self.settings, baseline=ps.baselines.get(key), chart=chart,
-                                 links=self.links)
+                                 links=self.links, since=ps.detector.episode_start(key))
             self._pending.append(alert)
             result.outputs.append(Output(self.settings.topics.alerts, alert.brand.encode(), alert.to_bytes()))
 
@@ -397,7 +405,7 @@ class AlertStage(ConsumerRebalanceListener):
                     "offset": ps.position,
                     "state": ps.detector.snapshot(key),
                     "ring": ring.snapshot() if ring else [],
-                    "upto": kb.absorbed_upto if kb else None,
+                    "learning": kb.mark() if kb else None,
                 }
                 if window is not None:
                     record["window"] = window.snapshot()

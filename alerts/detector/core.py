@@ -348,6 +348,13 @@ class NegativeSpikeDetector(Learning, Lifecycle):
         """``{key: alert_id}`` for every key with an open episode."""
         return {k: st.episode.alert_id for k, st in self._keys.items() if st.episode is not None}
 
+    def episode_start(self, key: str) -> datetime | None:
+        """Start of the bucket in which ``key``'s open alert opened, or None when it has none."""
+        st = self._keys.get(key)
+        if st is None or st.episode is None:
+            return None
+        return _dt(st.episode.start * self._b)
+
     def expectation(self, key: str, bucket_start: datetime) -> tuple[float, float, float]:
         """Current ``(expected_total, expected_negative, expected_share)`` of one whole bucket."""
         st = self._keys.get(key)

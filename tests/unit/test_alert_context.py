@@ -130,32 +130,52 @@ def test_sample_rows_round_trip_exactly() -> None:
 # ------------------------------------------------------------------ term baseline
 
 
+def window_of(mentions: list[Mention]) -> WindowStore:
+    w = WindowStore(max_count=10_000, horizon_seconds=86400)
+    for m in mentions:
+        w.add(m)
+    return w
+
+
 def test_baseline_learns_a_bucket_once_it_ended_and_finds_what_is_new() -> None:
-    samples = [Sample.of(m, i) for i, m in enumerate(stream())]
+    w = window_of(stream())
+    samples = list(w.samples)
     kb = KeyBaseline("Acme")
     burst_bucket = to_us(T0 + timedelta(minutes=HISTORY)) // 60_000_000
-    assert kb.absorb(samples, burst_bucket, 60, key_filter("Acme"))  # everything before the burst
-    assert not kb.absorb(samples, burst_bucket, 60, key_filter("Acme"))  # nothing twice
+    assert kb.absorb(w, burst_bucket, 60, key_filter("Acme"))  # everything before the burst
+    assert not kb.absorb(w, burst_bucket, 60, key_filter("Acme"))  # nothing twice
     assert kb.terms.counts("Acme", "term", T0 + timedelta(minutes=HISTORY))[1] == pytest.approx(4 * HISTORY, rel=0.01)
+    assert kb.learnt == [[0, 4 * HISTORY]] and kb.next_seq == 4 * HISTORY  # the scan waits at the burst
     window = samples[4 * HISTORY:]
-    new = kb.what_is_new(window, T0 + timedelta(minutes=HISTORY + 1), 60)
+    new = kb.what_is_new(window, T0 + timedelta(minutes=HISTORY + 1))
     assert {(t.kind, t.term) for t in new} >= {("term", "lost bag"), ("hashtag", "#acmelostmybag")}
     assert "flight" not in {t.term for t in new}  # in every burst mention, and in the everyday talk
     # Learning the burst's bucket too must not change the ranking: the window's own samples are
     # taken out of the baseline before comparing.
-    kb.absorb(samples, burst_bucket + 1, 60, key_filter("Acme"))
-    again = kb.what_is_new(window, T0 + timedelta(minutes=HISTORY + 1), 60)
+    kb.absorb(w, burst_bucket + 1, 60, key_filter("Acme"))
+    again = kb.what_is_new(window, T0 + timedelta(minutes=HISTORY + 1))
     assert [(t.kind, t.term) for t in again] == [(t.kind, t.term) for t in new]
     assert [t.z for t in again] == pytest.approx([t.z for t in new], rel=1e-6)
 
 
+def test_a_late_mention_and_another_series_mention_are_not_learnt() -> None:
+    w = window_of([mention(0, T0), mention(1, T0 + timedelta(seconds=70), lang="ur")])
+    kb = KeyBaseline("Acme|lang=en")
+    assert kb.absorb(w, to_us(T0 + timedelta(minutes=2)) // 60_000_000, 60, key_filter("Acme|lang=en"))
+    w.add(mention(2, T0 + timedelta(seconds=10)))  # arrives after its bucket was learnt
+    w.add(mention(3, T0 + timedelta(seconds=130)))
+    assert kb.absorb(w, to_us(T0 + timedelta(minutes=3)) // 60_000_000, 60, key_filter("Acme|lang=en"))
+    assert kb.learnt == [[0, 1], [3, 4]] and kb.next_seq == 4  # not 1 (Urdu), not 2 (late)
+    assert [kb.has_learnt(i) for i in range(5)] == [True, False, False, True, False]
+
+
 def test_baseline_snapshot_is_bit_exact_and_compact() -> None:
-    samples = [Sample.of(m, i) for i, m in enumerate(stream())]
+    w = window_of(stream())
     kb = KeyBaseline("Acme")
-    kb.absorb(samples, to_us(T0 + timedelta(minutes=HISTORY + 1)) // 60_000_000, 60, key_filter("Acme"))
+    kb.absorb(w, to_us(T0 + timedelta(minutes=HISTORY + 1)) // 60_000_000, 60, key_filter("Acme"))
     raw = json.dumps(kb.snapshot())
     back = KeyBaseline.restore("Acme", json.loads(raw))
-    assert back.absorbed_upto == kb.absorbed_upto
+    assert back.mark() == kb.mark()
     now = T0 + timedelta(minutes=HISTORY + 1)
     for kind in ("term", "hashtag", "language"):
         assert back.terms.counts("Acme", kind, now) == kb.terms.counts("Acme", kind, now)
@@ -256,3 +276,32 @@ def test_a_restarted_worker_publishes_exactly_the_records_of_the_run_that_never_
         f"Acme{BASELINE_SUFFIX}", f"Acme|lang=en{BASELINE_SUFFIX}", f"Acme|lang=ur{BASELINE_SUFFIX}"}
     series = store.data[f"alerts-series/g/{TP.topic}/{TP.partition}/Acme"]
     assert len(series) < 40_000  # the open tail of the window, the ring and the detector state
+
+
+def test_restore_takes_the_later_of_the_baseline_record_and_the_series_records_mark() -> None:
+    stage = AlertStage(SETTINGS, FakeStore(), "g", emit=lambda a: None)  # type: ignore[arg-type]
+    det = NegativeSpikeDetector(stage.config)
+    det.observe("Acme", T0, negative=False)
+    det.advance(T0)
+    w = window_of([mention(0, T0, lang="ur"), mention(1, T0 + timedelta(seconds=61), lang="en"),
+                   mention(2, T0 + timedelta(seconds=130), lang="en")])
+    kb = KeyBaseline("Acme|lang=ur")
+    kb.absorb(w, to_us(T0 + timedelta(minutes=1)) // 60_000_000, 60, key_filter("Acme|lang=ur"))
+    baseline_record = {"key": kb.key, "baseline": json.loads(json.dumps(kb.snapshot()))}
+    kb.absorb(w, to_us(T0 + timedelta(minutes=3)) // 60_000_000, 60, key_filter("Acme|lang=ur"))  # nothing Urdu
+    later_mark = json.loads(json.dumps(kb.mark()))
+    assert later_mark["next"] == 3 and baseline_record["baseline"]["next"] == 1
+    prefix = f"alerts-series/g/{TP.topic}/{TP.partition}/"
+    series = {"offset": 3, "state": det.snapshot("Acme"), "ring": [], "window": w.snapshot()}
+    ps = stage._restore_series(TP, {prefix + "Acme": {**series, "learning": None},
+                                    prefix + "Acme|lang=ur": {**series, "state": {**det.snapshot("Acme"),
+                                                                                   "key": "Acme|lang=ur"},
+                                                              "learning": later_mark},
+                                    prefix + "Acme|lang=ur" + BASELINE_SUFFIX: baseline_record})
+    assert ps.baselines["Acme|lang=ur"].mark() == later_mark  # the pass that learnt nothing is kept
+    crashed = {**later_mark, "next": 0, "upto": None}  # the series record from before the baseline's write
+    ps = stage._restore_series(TP, {prefix + "Acme|lang=ur": {**series, "state": {**det.snapshot("Acme"),
+                                                                                   "key": "Acme|lang=ur"},
+                                                              "learning": crashed},
+                                    prefix + "Acme|lang=ur" + BASELINE_SUFFIX: baseline_record})
+    assert ps.baselines["Acme|lang=ur"].next_seq == 1
