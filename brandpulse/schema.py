@@ -22,13 +22,14 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     field_validator,
     model_validator,
@@ -278,6 +279,9 @@ ALERT_EVENTS: tuple[str, ...] = get_args(AlertEventKind)
 NewTermKind = Literal["term", "hashtag", "handle", "place", "language"]
 StoryTrend = Literal["new", "growing", "steady", "fading"]
 MAX_CHART_BUCKETS = 1000
+# Alert times are written as isoformat() ("+00:00"), as alert records always were on the topic, in
+# the index and at webhook receivers.
+Instant = Annotated[AwareDatetime, PlainSerializer(lambda t: t.isoformat(), return_type=str, when_used="json")]
 
 
 def _known_version(v: int, newest: int) -> int:
@@ -290,7 +294,7 @@ class AlertSample(_Frozen):
     """One mention as an alert quotes it: enough to show it and link to it, not the whole record."""
 
     id: str = Field(min_length=1)
-    created_at: AwareDatetime
+    created_at: Instant
     text: str = Field("", max_length=MAX_TEXT_CHARS)
     url: str | None = None
     author: str | None = None
@@ -340,7 +344,7 @@ class AlertChart(_Frozen):
     band of the negative count (the detector's expectation and dispersion); the last bucket may be
     partial (counts so far against the expectation so far)."""
 
-    start: AwareDatetime
+    start: Instant
     bucket_seconds: int = Field(gt=0)
     negative: tuple[int, ...] = Field(min_length=1, max_length=MAX_CHART_BUCKETS)
     total: tuple[int, ...]
@@ -377,10 +381,10 @@ class AlertRecord(_Record):
     key: str = Field(min_length=1, description="the series: brand, brand|lang=xx or brand|source=yy")
     brand: str = Field(min_length=1)
     severity: str = Field(min_length=1)
-    window_start: AwareDatetime
-    window_end: AwareDatetime
-    raised_at: AwareDatetime
-    emitted_at: AwareDatetime | None = None
+    window_start: Instant
+    window_end: Instant
+    raised_at: Instant
+    emitted_at: Instant | None = None
     seq: int | None = Field(default=None, ge=0)
     idempotency_key: str = Field(min_length=1)
     observed_negative: int = Field(ge=0)
@@ -476,8 +480,8 @@ class DigestRecord(_Record):
     schema_version: int = DIGEST_SCHEMA_VERSION
     event: Literal["digest"] = "digest"
     digest: Literal["hourly", "daily"]
-    period_start: AwareDatetime
-    period_end: AwareDatetime
+    period_start: Instant
+    period_end: Instant
     idempotency_key: str = Field(min_length=1)
     title: str
     summary: str

@@ -326,11 +326,15 @@ TREND_ARROW = {"new": "★", "growing": "↑", "steady": "→", "fading": "↓"}
 NEW_TERM_LABEL = {"term": "", "hashtag": "", "handle": "", "place": "places ", "language": "lang "}
 
 
+TREND_MIN_SIZE = 3  # a trend compares the window's thirds: one or two mentions have none
+
+
 def story_summary(story: AlertStory) -> str:
     """``×14 (12 negative) ↑ growing · 6 authors · reach 12,400 · en 10, es 4``."""
     neg = f" ({story.negative} negative)" if story.negative else ""
+    trend = f" {TREND_ARROW[story.trend]} {story.trend}" if story.size >= TREND_MIN_SIZE else ""
     langs = ", ".join(f"{one_line(k)} {v}" for k, v in list(story.languages.items())[:4])
-    return (f"×{story.size}{neg} {TREND_ARROW[story.trend]} {story.trend} · {story.authors} author"
+    return (f"×{story.size}{neg}{trend} · {story.authors} author"
             + ("" if story.authors == 1 else "s") + f" · reach {story.reach:,}" + (f" · {langs}" if langs else ""))
 
 
