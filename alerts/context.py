@@ -14,8 +14,12 @@ compares them whole).
   worth of samples, not the whole window.
 * :class:`KeyBaseline`, one per series: a :class:`alerts.newterms.TermBaseline` of the series' own
   talk. It learns the window's samples a bucket at a time, when the stream clock passes the end of
-  their bucket (``absorbed_upto``), so it changes once per bucket, not once per mention, and is
-  checkpointed only then. A mention that arrives after its bucket ended is in the window (stories)
+  their bucket (``absorbed_upto``). Its record (some 50 KB) is not rewritten at every bucket: the
+  series record carries where learning stands (:meth:`KeyBaseline.mark`: the scan pointer and which
+  samples were learnt), and a restore learns again, in the same order, the samples learnt since the
+  baseline record was written, from the restored window. So the record is rewritten when one of
+  those samples is about to be missing from the window (evicted) or after
+  ``BASELINE_WRITE_BUCKETS`` buckets, whichever comes first (:meth:`KeyBaseline.needs_write`). A mention that arrives after its bucket ended is in the window (stories)
   but not in the baseline, like the detector drops a mention after its bucket closed. While the
   series has an open alert, learning stops at the bucket the alert opened in (the worker caps
   ``upto``), and catches up once it resolved: an incident is compared with the talk before it, not
@@ -49,12 +53,13 @@ from brandpulse.schema import AlertChart, AlertSample, Mention
 SAMPLE_TEXT_CHARS = 280  # a quoted post; the index has the whole text
 WINDOW_MAX = 600
 WINDOW_HORIZON_SECONDS = 6 * 3600
-SEGMENT = 40
+SEGMENT = 16
 CHART_SECONDS = 6 * 3600
-# Smaller tables than TermBaseline's defaults: one baseline per series, written once per bucket.
+# Smaller tables than TermBaseline's defaults: one baseline per series.
 BASELINE_CAPACITY: dict[Kind, int] = {"term": 600, "hashtag": 200, "handle": 200, "place": 150, "language": 60}
 BASELINE_HALF_LIFE_SECONDS = 7 * 86400.0
 NEW_TERMS_PER_KIND = 5
+BASELINE_WRITE_BUCKETS = 12  # a baseline that learnt is rewritten at least this often (an hour at 5 min)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -249,6 +254,9 @@ class KeyBaseline:
         self.absorbed_upto: int | None = None  # the bucket the last pass learnt up to (exclusive)
         self.next_seq = 0  # window samples below this were considered
         self.learnt: list[list[int]] = []  # [lo, hi) runs of the learnt samples still in the window
+        # Since the baseline record was last written: the first sample learnt, and where it stood.
+        self.unwritten_from: int | None = None
+        self.written_upto: int | None = None
 
     def absorb(self, window: WindowStore, upto: int, bucket_seconds: int, match: Callable[[Sample], bool]) -> bool:
         """One pass up to bucket ``upto`` (exclusive); True if it learnt anything."""
@@ -267,6 +275,8 @@ class KeyBaseline:
             if (start is not None and idx < start) or not match(s):
                 continue
             self.terms.observe_features(self.key, s.features(), s.t_us / 1e6)
+            if self.unwritten_from is None:
+                self.unwritten_from = s.seq
             if self.learnt and self.learnt[-1][1] == s.seq:
                 self.learnt[-1][1] += 1
             else:
@@ -276,6 +286,31 @@ class KeyBaseline:
         while self.learnt and self.learnt[0][1] <= first:
             self.learnt.pop(0)
         return learnt
+
+    def needs_write(self, window: WindowStore) -> bool:
+        """Whether the baseline record must be rewritten now: it lacks samples the window no longer
+        holds (a restore could not learn them again), or it is ``BASELINE_WRITE_BUCKETS`` old."""
+        if self.unwritten_from is None:
+            return False
+        if self.unwritten_from < window.first_seq or self.written_upto is None or self.absorbed_upto is None:
+            return True
+        return self.absorbed_upto - self.written_upto >= BASELINE_WRITE_BUCKETS
+
+    def written(self) -> None:
+        self.unwritten_from = None
+        self.written_upto = self.absorbed_upto
+
+    def relearn(self, window: WindowStore, mark: Mapping[str, Any]) -> None:
+        """Catch a baseline restored from its record up to a later ``mark`` (a series record's):
+        learn again, in order, the window's samples that mark says were learnt since."""
+        later = KeyBaseline(self.key)
+        later.restore_mark(mark)
+        for s in window.samples:
+            if s.seq >= self.next_seq and later.has_learnt(s.seq):
+                self.terms.observe_features(self.key, s.features(), s.t_us / 1e6)
+                if self.unwritten_from is None:
+                    self.unwritten_from = s.seq
+        self.restore_mark(mark)
 
     def has_learnt(self, seq: int) -> bool:
         i = bisect_right(self.learnt, [seq, math.inf]) - 1
@@ -327,6 +362,7 @@ class KeyBaseline:
     def restore(cls, key: str, snap: Mapping[str, Any]) -> KeyBaseline:
         kb = cls(key)
         kb.restore_mark(snap)
+        kb.written_upto = kb.absorbed_upto
         terms = dict(snap["terms"])
         if terms.get("epoch") is not None:
             tables = {}

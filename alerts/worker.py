@@ -42,6 +42,7 @@ from kafka.structs import TopicPartition
 from alerts.chartlinks import ChartLinks
 from alerts.context import (
     SEGMENT,
+    WINDOW_MAX,
     ChartRing,
     KeyBaseline,
     WindowStore,
@@ -101,7 +102,7 @@ class PartitionState:
     # series key -> first offset NOT yet reflected in its saved state (skip below it on replay)
     key_offsets: dict[str, int] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
-    baseline_dirty: set[str] = field(default_factory=set)
+    baseline_dirty: set[str] = field(default_factory=set)  # baselines that learnt since their record
     absorbed_bucket: int | None = None  # the bucket the baselines last learnt up to
     next_offset: int | None = None
     # Offset of the next record: everything below it is reflected in the detector (restored from
@@ -146,6 +147,7 @@ def tick_matters(old: datetime, new: datetime, bucket_seconds: int, lateness: fl
 
 class AlertStage(ConsumerRebalanceListener):
     stage = "alerts"
+    window_max = WINDOW_MAX  # mentions kept per brand (alerts/context.py)
 
     def __init__(self, settings: Settings, state: StateStore, group_id: str,
                  emit: Callable[[AlertRecord], None], *, wall: Callable[[], float] = time.time,
@@ -210,16 +212,20 @@ class AlertStage(ConsumerRebalanceListener):
             if r.get("learning") is not None:
                 marks[key] = r["learning"]
             if r.get("window") is not None:
-                ps.windows[key] = WindowStore.restore(r["window"], segments.get(key, {}))
+                ps.windows[key] = WindowStore.restore(r["window"], segments.get(key, {}), max_count=self.window_max)
         for v in stored.values():
             if isinstance(v, dict) and "baseline" in v:
-                kb = KeyBaseline.restore(v["key"], v["baseline"])
-                # A pass that learnt nothing moves only the series record's mark; the baseline
-                # record is the later one only when a crash fell between the two writes.
-                mark = marks.get(kb.key)
-                if mark is not None and int(mark.get("next") or 0) > kb.next_seq:
-                    kb.restore_mark(mark)
-                ps.baselines[kb.key] = kb
+                ps.baselines[v["key"]] = KeyBaseline.restore(v["key"], v["baseline"])
+        for key, mark in marks.items():
+            # The series record's mark is the later one unless a crash fell between the baseline
+            # record's write and the series record's: then the baseline record stands as it is.
+            kb = ps.baselines.get(key) or KeyBaseline(key)
+            window = ps.windows.get(key.split("|", 1)[0])
+            if window is not None and int(mark.get("next") or 0) > kb.next_seq:
+                kb.relearn(window, mark)
+            ps.baselines[key] = kb
+            if kb.unwritten_from is not None:
+                ps.baseline_dirty.add(key)
         prefix = self._series_prefix(tp)
         for brand, segs in segments.items():  # segments no window refers to: left by a crash or eviction
             w = ps.windows.get(brand)
@@ -258,7 +264,7 @@ class AlertStage(ConsumerRebalanceListener):
             if rec.offset >= ps.key_offsets.get(keys[0], -1):  # the window is the brand series' state
                 window = ps.windows.get(m.brand)
                 if window is None:
-                    window = ps.windows[m.brand] = WindowStore()
+                    window = ps.windows[m.brand] = WindowStore(max_count=self.window_max)
                 window.add(m)
             for key in keys:
                 if rec.offset < ps.key_offsets.get(key, -1):
@@ -393,19 +399,21 @@ class AlertStage(ConsumerRebalanceListener):
                         wrote = True
                 w.sealed.clear()
             for key in sorted(ps.baseline_dirty):
-                put(f"{prefix}{key}{BASELINE_SUFFIX}", {"key": key, "baseline": ps.baselines[key].snapshot()},
-                    flush=False)
-                wrote = True
-            ps.baseline_dirty.clear()
+                kb = ps.baselines[key]
+                if kb.needs_write(ps.windows[key.split("|", 1)[0]]):
+                    put(f"{prefix}{key}{BASELINE_SUFFIX}", {"key": key, "baseline": kb.snapshot()}, flush=False)
+                    kb.written()
+                    wrote = True
+            ps.baseline_dirty = {k for k in ps.baseline_dirty if ps.baselines[k].unwritten_from is not None}
             if wrote:
                 self.state_store.producer.flush()
             for key in sorted(ps.dirty):
-                ring, kb, window = ps.rings.get(key), ps.baselines.get(key), ps.windows.get(key)
+                ring, learning, window = ps.rings.get(key), ps.baselines.get(key), ps.windows.get(key)
                 record: dict[str, Any] = {
                     "offset": ps.position,
                     "state": ps.detector.snapshot(key),
                     "ring": ring.snapshot() if ring else [],
-                    "learning": kb.mark() if kb else None,
+                    "learning": learning.mark() if learning else None,
                 }
                 if window is not None:
                     record["window"] = window.snapshot()

@@ -209,10 +209,13 @@ def test_chart_ring_keeps_the_last_buckets_and_draws_the_band_from_the_detector(
 class Run:
     """One worker 'process' over the shared fake state topic, driven like the consume loop."""
 
-    def __init__(self, store: FakeStore, topic: list[bytes], published: list[dict[str, Any]]) -> None:
+    def __init__(self, store: FakeStore, topic: list[bytes], published: list[dict[str, Any]],
+                 window_max: int | None = None) -> None:
         self.topic, self.published = topic, published
         self.stage = AlertStage(SETTINGS, store, "g", emit=lambda a: None,  # type: ignore[arg-type]
                                 wall=lambda: 0.0, monotonic=lambda: 0.0)
+        if window_max is not None:
+            self.stage.window_max = window_max
         self.consumer = FakeConsumer(topic)
         self.stage.consumer = self.consumer
         self.stage.on_partitions_assigned([TP])
@@ -231,15 +234,16 @@ class Run:
         return True
 
 
-def run(crash_after: int | None = None, batch: int = 37) -> tuple[list[dict[str, Any]], FakeStore]:
+def run(crash_after: int | None = None, batch: int = 37, window_max: int | None = None,
+        ) -> tuple[list[dict[str, Any]], FakeStore]:
     store, published = FakeStore(), list[dict[str, Any]]()
     topic = [m.to_bytes() for m in stream()]
-    w = Run(store, topic, published)
+    w = Run(store, topic, published, window_max)
     n = 0
     while True:
         if crash_after is not None and n == crash_after:
             w.batch(batch, commit=False)  # died after handling, before producing: nothing of it survived
-            w = Run(store, topic, published)
+            w = Run(store, topic, published, window_max)
         if not w.batch(batch):
             break
         n += 1
@@ -267,6 +271,12 @@ def test_a_restarted_worker_publishes_exactly_the_records_of_the_run_that_never_
     for crash in (3, 60, 103, 104, 105, 106, 107):
         got, _ = run(crash, batch=7)
         assert got == small, f"crash after batch {crash} of 7"
+    # A small window: learnt samples leave it before the baseline's hourly rewrite, which the
+    # eviction must then force (else a restart could not learn them again).
+    tight, _ = run(batch=7, window_max=30)
+    for crash in (20, 61, 104):
+        got, _ = run(crash, batch=7, window_max=30)
+        assert got == tight, f"crash after batch {crash} of 7 with a 30-mention window"
     # What the state topic holds per brand stays bounded: the window's segments, one baseline per
     # series, and the series records (no obsolete segment left behind).
     keys = set(store.data)
