@@ -50,7 +50,7 @@ from typing import Any, Literal
 Kind = Literal["term", "hashtag", "handle", "place", "language"]
 KINDS: tuple[Kind, ...] = ("term", "hashtag", "handle", "place", "language")
 
-# Sample fields (alerts.worker._sample and the Mention's enrichment) each kind is read from.
+# Sample fields (alerts.context.Sample.as_dict and the Mention's enrichment) each kind is read from.
 SAMPLE_FIELDS: dict[Kind, str] = {
     "term": "keywords", "hashtag": "hashtags", "handle": "handles", "place": "places", "language": "lang",
 }

@@ -1,9 +1,10 @@
 """The stories of an alert window: which stories the spike is made of, how far each spread, and
 whether it is still growing.
 
-Input is the window's mention samples (the dicts ``alerts.worker`` keeps: ``id``, ``created_at``,
-``text``, ``url``, ``author``, ``followers``, ``lang``, plus ``story_id`` from
-``enrich/stories.py`` and ``source``); a sample without a ``story_id`` is a story of its own.
+Input is the window's mention samples (``alerts.context.Sample.as_dict()``: ``id``, ``created_at``,
+``text``, ``url``, ``author``, ``followers``, ``lang``, ``source`` and the ``story_id`` the enrich
+stage gives every mention, ``enrich/stories.py``); a sample without a ``story_id`` is a story of
+its own. ``alerts/record.py`` turns the result into the alert record's ``AlertStory`` list.
 
 * **first post**: the earliest sample of the story in the window (ties: the smaller id);
 * **size**: its mentions in the window; **authors**: distinct authors;
