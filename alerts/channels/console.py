@@ -52,7 +52,7 @@ def format_console(alert: AlertRecord) -> str:
     ]
     if alert.stories:
         lines.append(f"  stories ({len(alert.stories)} biggest by negative mentions):")
-        lines.extend(f"    {line}" for line in story_lines(alert.stories, text_chars=120))
+        lines.extend(f"    {line}" for line in story_lines(alert.stories, text_chars=120, limit=5))
     new = new_terms_line(alert.new_terms)
     if new:
         lines.append(f"  new: {new}")
