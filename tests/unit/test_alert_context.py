@@ -315,3 +315,21 @@ def test_restore_takes_the_later_of_the_baseline_record_and_the_series_records_m
                                                               "learning": crashed},
                                     prefix + "Acme|lang=ur" + BASELINE_SUFFIX: baseline_record})
     assert ps.baselines["Acme|lang=ur"].next_seq == 1
+
+
+def test_a_checkpoint_from_before_restores_its_detector_and_starts_an_empty_window() -> None:
+    store = FakeStore()
+    det = NegativeSpikeDetector(AlertStage(SETTINGS, store, "g", emit=lambda a: None).config)  # type: ignore[arg-type]
+    det.observe("Acme", T0, negative=True)
+    det.advance(T0)
+    old = {"offset": 5, "state": det.snapshot("Acme"),  # the previous worker's series record
+           "samples": [{"id": "m1", "created_at": T0.isoformat(), "text": "x", "url": None, "author": "a",
+                        "followers": 1, "lang": "en", "hashtags": [], "keywords": [], "places": []}]}
+    store.put(f"alerts-series/g/{TP.topic}/{TP.partition}/Acme", old)
+    store.put(f"alerts-ckpt/g/{TP.topic}/{TP.partition}", {"offset": 5, "clock": T0.isoformat(), "wall": None})
+    w = Run(store, [b""] * 5 + [mention(9, T0 + timedelta(seconds=1)).to_bytes()], [])
+    ps = w.stage.partitions[TP]
+    assert ps.key_offsets == {"Acme": 5} and ps.detector.keys() == ["Acme"] and "Acme" not in ps.windows
+    w.consumer.position = 5
+    assert w.batch(10)
+    assert [s.seq for s in ps.windows["Acme"].samples] == [0]
