@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -137,6 +138,7 @@ def check_alert_explains_itself(stdout: str, alerts: list[dict[str, object]], ev
     for later in mails[1:]:  # the alert's updates answer its first mail: one conversation
         msg = message_from_bytes(later.read_bytes(), policy=policy.default)
         assert msg["In-Reply-To"] == first["Message-ID"]
+    shutil.rmtree(mails[0].parent)  # this test's own mailbox (named by its unique index prefix)
 
 
 def test_killed_workers_restart_without_losing_or_duplicating(
