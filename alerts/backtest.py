@@ -28,8 +28,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import median
-from typing import IO, Any
+from typing import IO
 
+from alerts.chart import ChartData, count_band, render_png
 from alerts.detector import AlertEvent, BucketResult, DetectorConfig, NegativeSpikeDetector
 
 _TIME_COLUMNS = ("timestamp", "time", "datetime", "date", "ts")
@@ -402,34 +403,45 @@ def scores_csv_text(rows: Iterable[ScoredRow]) -> str:
     return buf.getvalue()
 
 
-def plot_png(result: BacktestResult, out: str | os.PathLike[str], *, title: str | None = None) -> Path:
-    """Plot counts, expectation, alerts and scores to a PNG.  Needs matplotlib (optional dependency)."""
-    try:
-        import matplotlib
+PLOT_COLUMNS = 780  # buckets are summed into at most this many columns (two pixels each)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise RuntimeError(
-            "plot_png needs matplotlib, which is not installed: pip install 'matplotlib>=3.7,<4' "
-            "(the scores CSV does not need it)"
-        ) from exc
-    times = [r.timestamp for r in result.rows]
-    fig: Any
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(12, 6), height_ratios=[3, 1])
-    top.plot(times, [r.negative for r in result.rows], lw=0.8, label="negative mentions")
-    top.plot(times, [r.expected_negative for r in result.rows], lw=0.8, label="expected (same window)")
-    for ev in result.opened():
-        top.axvline(ev.window_start, color="red", alpha=0.4, lw=1)
-    top.legend(loc="upper left")
-    top.set_ylabel("count per bucket")
-    bottom.plot(times, [r.anomaly_score for r in result.rows], lw=0.8, color="black")
-    bottom.axhline(0.5, color="red", ls="--", lw=0.8)
-    bottom.set_ylim(0, 1)
-    bottom.set_ylabel("anomaly score")
-    top.set_title(title or f"{len(result.opened())} alerts, bucket {result.bucket_seconds} s")
-    fig.tight_layout()
+
+def plot_png(result: BacktestResult, out: str | os.PathLike[str], *, title: str | None = None) -> Path:
+    """The run as the alert chart (alerts/chart.py): negative mentions against the detector's
+    expected band (its expectation and the key's dispersion, alerts.chart.count_band), total
+    mentions underneath, each alert episode shaded. A long run is summed into at most
+    ``PLOT_COLUMNS`` columns (the band of a sum: means add, and so do the ``alpha·m²`` terms)."""
+    rows = result.rows
+    if not rows:
+        raise ValueError("nothing to plot: the backtest has no rows")
+    b = result.bucket_seconds
+    first = math.floor(rows[0].timestamp.timestamp() / b)
+    t0 = first * b
+    n = math.floor(rows[-1].timestamp.timestamp() / b) - first + 1
+    group = max(1, math.ceil(n / PLOT_COLUMNS))
+    cols = math.ceil(n / group)
+    det = result.detector
+    key = det.keys()[0] if det is not None and det.keys() else None
+    neg, tot, mean, extra = [0.0] * cols, [0.0] * cols, [0.0] * cols, [0.0] * cols
+    for r in rows:
+        c = int((r.timestamp.timestamp() - t0) // b) // group
+        if not 0 <= c < cols:
+            continue
+        neg[c] += r.negative
+        tot[c] += r.total
+        m = r.expected_negative
+        mean[c] += m
+        if det is not None and key is not None:
+            extra[c] += det.negative_dispersion(key, m) * m * m
+    bands = [count_band(m, e / (m * m) if m > 0 else 0.0) for m, e in zip(mean, extra, strict=True)]
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for ev in result.events:
+        lo, hi = spans.get(ev.alert_id, (ev.window_start, ev.window_end))
+        spans[ev.alert_id] = (min(lo, ev.window_start), max(hi, ev.window_end))
+    data = ChartData(start=datetime.fromtimestamp(t0, UTC), bucket_seconds=b * group, negative=neg, total=tot,
+                     expected_low=[lo for lo, _ in bands], expected_high=[hi for _, hi in bands],
+                     more_highlights=tuple(spans.values()),
+                     title=title or f"{len(result.opened())} alerts")
     path = Path(out)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    path.write_bytes(render_png(data, width=min(1600, max(480, 2 * cols + 38)), height=240))
     return path

@@ -87,6 +87,7 @@ class ChartData:
     expected_high: Sequence[float] | None = None
     highlight: tuple[datetime, datetime] | None = None  # the alert window, shaded
     title: str = ""
+    more_highlights: tuple[tuple[datetime, datetime], ...] = ()  # other windows shaded alike (a backtest's alerts)
 
     def __post_init__(self) -> None:
         n = len(self.negative)
@@ -250,14 +251,13 @@ def render_png(data: ChartData, *, width: int = 480, height: int = 200) -> bytes
     cv = _Canvas(width, height)
     n = lay.n
     # The alert window, under everything else.
-    if data.highlight is not None:
-        h0, h1 = data.highlight
-        for i in range(n):
-            b0 = data.start + timedelta(seconds=i * data.bucket_seconds)
-            b1 = b0 + timedelta(seconds=data.bucket_seconds)
-            if b0 < h1 and b1 > h0:
-                x0, x1 = lay.x_span(i)
-                cv.rect(x0, lay.neg_top, x1, lay.total_bottom, HIGHLIGHT)
+    windows = ([data.highlight] if data.highlight is not None else []) + list(data.more_highlights)
+    for h0, h1 in windows:
+        first = max(0, math.floor((h0 - data.start).total_seconds() / data.bucket_seconds))
+        last = min(n - 1, math.ceil((h1 - data.start).total_seconds() / data.bucket_seconds) - 1)
+        for i in range(first, last + 1):
+            x0, x1 = lay.x_span(i)
+            cv.rect(x0, lay.neg_top, x1, lay.total_bottom, HIGHLIGHT)
     # Grid and y ticks of the top panel: 0, half, max.
     for frac in (0.5, 1.0):
         y = lay.y_neg(lay.neg_max * frac)

@@ -1,11 +1,15 @@
 """The optional hourly or daily digest: per brand, the closed period's volume, negatives, negative
-share, alerts opened and top negative keywords, sent through the alert channels.
+share, stories, alerts opened and top negative keywords, and for each ``competitors:`` group the
+share of voice side by side (each brand's part of the group's volume, its negative share and its
+story count), sent through the alert channels as a ``brandpulse.schema.DigestRecord``.
 
-Pure core, thin shell: :func:`closed_period`, :func:`digest` and :func:`build_digest` are pure
-(:func:`digest` summarises recorded alert events per key and period; the digest record uses it
-over the period's alert events); :func:`fetch_period` reads the
-numbers from Elasticsearch (the mentions alias and the alerts index the indexer writes);
-:class:`DigestJob` is the APScheduler job in the alert worker.
+Pure core, thin shell: :func:`closed_period`, :func:`digest`, :func:`share_of_voice` and
+:func:`build_digest` are pure (:func:`digest` summarises recorded alert events per key and period;
+the digest record uses it over the period's alert events); :func:`fetch_period` reads the numbers
+from Elasticsearch (per brand from the mentions alias: mentions, negatives, distinct
+``enrichment.story_id`` values, top negative keywords; the period's alert documents from the alerts
+index, each read as an ``AlertRecord``); :class:`DigestJob` is the APScheduler job in the alert
+worker.
 
 Once per (period, channel): the record's ``idempotency_key`` is ``digest:<period>:<start>``, and
 the dispatcher's delivery log (the compacted state topic) records each channel's delivery, so a
@@ -30,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from alerts.channels.digest import format_digest_console
 from alerts.detector import SEVERITIES, AlertEvent
 from brandpulse.esclient import alerts_index, mentions_alias
+from brandpulse.schema import AlertRecord, DigestBrand, DigestRecord, SchemaError, VoiceGroup, VoiceShare
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -54,12 +59,14 @@ def closed_period(now: datetime, period: Period) -> tuple[datetime, datetime]:
 
 @dataclass(frozen=True)
 class BrandVolume:
-    """One brand's mentions in the period (from the index): all, negative, top negative keywords."""
+    """One brand's mentions in the period (from the index): all, negative, top negative keywords,
+    distinct stories."""
 
     brand: str
     volume: int
     negative: int
     top_keywords: tuple[str, ...] = ()
+    stories: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,11 @@ class DigestEntry:
     peak_negative: int
     alert_ids: tuple[str, ...]
     summary: str
+
+
+def severity_index(severity: str) -> int:
+    """Position in SEVERITIES; one this build does not know (a newer detector's) counts as the worst."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES) - 1
 
 
 def digest(
@@ -101,7 +113,7 @@ def digest(
         for ev in evs:
             counts[ev.kind] += 1
             ids[ev.alert_id] = None
-        max_sev = max((SEVERITIES.index(ev.severity) for ev in evs), default=0)
+        max_sev = max((severity_index(ev.severity) for ev in evs), default=0)
         peak = max(ev.observed_negative for ev in evs)
         start = datetime.fromtimestamp(slot * seconds, UTC)
         word = "alert" if len(ids) == 1 else "alerts"
@@ -132,8 +144,9 @@ def digest_key(period: Period, start: datetime) -> str:
 
 
 def build_digest(period: Period, start: datetime, end: datetime, volumes: Iterable[BrandVolume],
-                 events: Iterable[AlertEvent]) -> dict[str, Any]:
-    """The digest record every channel renders: JSON-ready, one row per brand (busiest first)."""
+                 events: Iterable[AlertEvent], groups: Mapping[str, Sequence[str]] | None = None) -> DigestRecord:
+    """The digest record every channel renders: one row per brand (busiest first), then the
+    share of voice of each competitor group (``groups``: name -> brands, in config order)."""
     in_period = [e for e in events if start <= (e.emitted_at or e.window_end) < end]
     alerts: dict[str, dict[str, Any]] = {}
     for entry in digest(in_period, PERIOD_SECONDS[period]):
@@ -143,35 +156,49 @@ def build_digest(period: Period, start: datetime, end: datetime, volumes: Iterab
         row["ids"].update(dict.fromkeys(entry.alert_ids))
         row["sev"] = max(row["sev"], SEVERITIES.index(entry.max_severity))
         row["peak"] = max(row["peak"], entry.peak_negative)
-    rows: dict[str, dict[str, Any]] = {}
-    for v in volumes:
-        rows[v.brand] = {"brand": v.brand, "volume": v.volume, "negative": v.negative,
-                         "negative_share": round(v.negative / v.volume, 4) if v.volume else 0.0,
-                         "top_keywords": list(v.top_keywords)}
-    for brand in alerts:
-        rows.setdefault(brand, {"brand": brand, "volume": 0, "negative": 0, "negative_share": 0.0,
-                                "top_keywords": []})
-    for brand, row in rows.items():
+    by_brand = {v.brand: v for v in volumes}
+    names = list(dict.fromkeys([*by_brand, *alerts]))
+    rows = []
+    for brand in names:
+        v = by_brand.get(brand, BrandVolume(brand, 0, 0))
         a = alerts.get(brand)
-        row["alerts_opened"] = a["opened"] if a else 0
-        row["alert_ids"] = list(a["ids"]) if a else []
-        row["worst_severity"] = SEVERITIES[a["sev"]] if a else "none"
-        row["peak_negative"] = a["peak"] if a else 0
-    ordered = sorted(rows.values(), key=lambda r: (-r["alerts_opened"], -r["volume"], r["brand"]))
-    volume = sum(r["volume"] for r in ordered)
-    opened = sum(r["alerts_opened"] for r in ordered)
+        rows.append(DigestBrand(
+            brand=brand, volume=v.volume, negative=v.negative,
+            negative_share=round(v.negative / v.volume, 4) if v.volume else 0.0, stories=v.stories,
+            top_keywords=v.top_keywords, alerts_opened=a["opened"] if a else 0,
+            alert_ids=tuple(a["ids"]) if a else (), worst_severity=SEVERITIES[a["sev"]] if a else "none",
+            peak_negative=a["peak"] if a else 0))
+    ordered = sorted(rows, key=lambda r: (-r.alerts_opened, -r.volume, r.brand))
+    volume = sum(r.volume for r in ordered)
+    opened = sum(r.alerts_opened for r in ordered)
     label = "Hourly" if period == "hourly" else "Daily"
-    return {
-        "event": "digest",
-        "digest": period,
-        "period_start": start.isoformat(),
-        "period_end": end.isoformat(),
-        "idempotency_key": digest_key(period, start),
-        "title": f"{label} digest {fmt_period(start, end)}",
-        "summary": f"{volume:,} mentions across {len(ordered)} brand{'s' if len(ordered) != 1 else ''}, "
-                   f"{opened} alert{'s' if opened != 1 else ''} opened",
-        "brands": ordered,
-    }
+    return DigestRecord(
+        digest=period, period_start=start, period_end=end, idempotency_key=digest_key(period, start),
+        title=f"{label} digest {fmt_period(start, end)}",
+        summary=f"{volume:,} mentions across {len(ordered)} brand{'s' if len(ordered) != 1 else ''}, "
+                f"{opened} alert{'s' if opened != 1 else ''} opened",
+        brands=tuple(ordered), share_of_voice=share_of_voice(volumes, groups or {}),
+    )
+
+
+def share_of_voice(volumes: Iterable[BrandVolume], groups: Mapping[str, Sequence[str]]) -> tuple[VoiceGroup, ...]:
+    """Per competitor group, each brand's share of the group's mentions, negative share and stories,
+    in the group's own brand order (a brand without mentions in the period shows 0).
+
+    >>> [g.brands[0].share_of_voice for g in share_of_voice(
+    ...     [BrandVolume("A", 30, 3, stories=4), BrandVolume("B", 10, 5)], {"airlines": ["A", "B"]})]
+    [0.75]
+    """
+    by_brand = {v.brand: v for v in volumes}
+    out = []
+    for name, brands in groups.items():
+        rows = [by_brand.get(b, BrandVolume(b, 0, 0)) for b in brands]
+        total = sum(r.volume for r in rows)
+        out.append(VoiceGroup(group=name, volume=total, brands=tuple(
+            VoiceShare(brand=r.brand, volume=r.volume, share_of_voice=round(r.volume / total, 4) if total else 0.0,
+                       negative=r.negative, negative_share=round(r.negative / r.volume, 4) if r.volume else 0.0,
+                       stories=r.stories) for r in rows)))
+    return tuple(out)
 
 
 def fmt_period(start: datetime, end: datetime) -> str:
@@ -191,12 +218,16 @@ def fetch_period(es: Elasticsearch, prefix: str, start: datetime, end: datetime
         index=mentions_alias(prefix), size=0, query={"range": {"created_at": rng}},
         aggs={"brands": {"terms": {"field": "brand", "size": 1000},
                          "aggs": {"neg": {"filter": {"term": {"enrichment.sentiment.label": "negative"}},
-                                          "aggs": {"kw": {"terms": {"field": "enrichment.keywords", "size": 5}}}}}}},
+                                          "aggs": {"kw": {"terms": {"field": "enrichment.keywords", "size": 5}}}},
+                                  # HyperLogLog: exact below the threshold, within ~1 % above it.
+                                  "stories": {"cardinality": {"field": "enrichment.story_id",
+                                                              "precision_threshold": 3000}}}}},
     )
     volumes = []
     for b in (res.get("aggregations") or {}).get("brands", {}).get("buckets", []):
         kws = tuple(k["key"] for k in b["neg"]["kw"]["buckets"])
-        volumes.append(BrandVolume(str(b["key"]), int(b["doc_count"]), int(b["neg"]["doc_count"]), kws))
+        stories = int((b.get("stories") or {}).get("value") or 0)
+        volumes.append(BrandVolume(str(b["key"]), int(b["doc_count"]), int(b["neg"]["doc_count"]), kws, stories))
     hits = es.options(ignore_status=404).search(
         index=alerts_index(prefix), size=10_000, query={"range": {"raised_at": rng}},
         sort=[{"raised_at": "asc"}],
@@ -206,23 +237,22 @@ def fetch_period(es: Elasticsearch, prefix: str, start: datetime, end: datetime
 
 
 def alert_event(doc: Mapping[str, Any]) -> AlertEvent | None:
-    """An alert record (alerts topic / index) back as the detector's event, for ``digest()``."""
+    """An alert document (alerts topic / index) read as an ``AlertRecord``, back as the detector's
+    event for ``digest()``; None (and a warning) for one that is not an alert record."""
     try:
-        return AlertEvent.from_dict({
-            "kind": doc["event"], "alert_id": doc["alert_id"], "key": doc.get("key") or doc["brand"],
-            "severity": doc.get("severity") or "none", "window_start": doc["window_start"],
-            "window_end": doc["window_end"], "observed_negative": int(doc.get("observed_negative") or 0),
-            "expected_negative": float(doc.get("expected_negative") or 0.0),
-            "observed_total": int(doc.get("observed_total") or 0),
-            "expected_total": float(doc.get("expected_total") or 0.0),
-            "negative_share": float(doc.get("negative_share") or 0.0),
-            "expected_share": float(doc.get("expected_share") or 0.0), "score": float(doc.get("score") or 0.0),
-            "p_value": float(doc.get("p_value") or 1.0), "reason": str(doc.get("reason") or ""),
-            "seq": int(doc.get("seq") or 0), "emitted_at": doc.get("emitted_at") or doc.get("raised_at"),
-        })
-    except (KeyError, TypeError, ValueError):
-        log.warning("skipping an alert document the digest cannot read", extra={"alert_id": doc.get("alert_id")})
+        rec = AlertRecord.from_dict(dict(doc))
+    except SchemaError as exc:
+        log.warning("skipping an alert document the digest cannot read: %s", exc.reason,
+                    extra={"alert_id": doc.get("alert_id")})
         return None
+    return AlertEvent(
+        kind=rec.event, alert_id=rec.alert_id, key=rec.key, severity=rec.severity,
+        window_start=rec.window_start, window_end=rec.window_end, observed_negative=rec.observed_negative,
+        expected_negative=rec.expected_negative, observed_total=rec.observed_total or 0,
+        expected_total=rec.expected_total or 0.0, negative_share=rec.negative_share,
+        expected_share=rec.expected_share or 0.0, score=rec.score or 0.0,
+        p_value=1.0 if rec.p_value is None else rec.p_value, reason=rec.reason, seq=rec.seq or 0,
+        emitted_at=rec.emitted_at or rec.raised_at)
 
 
 # ------------------------------------------------------------------ the scheduled job
@@ -239,8 +269,10 @@ class DigestJob:
     def __init__(self, period: Period, dispatcher: Dispatcher | None, channels: Sequence[str],
                  fetch: Callable[[datetime, datetime], tuple[list[BrandVolume], list[AlertEvent]]], *,
                  is_sender: Callable[[], bool] = lambda: True, console: Callable[[str], None] | None = None,
-                 delay: timedelta = timedelta(minutes=5), clock: Callable[[], datetime] | None = None) -> None:
+                 delay: timedelta = timedelta(minutes=5), clock: Callable[[], datetime] | None = None,
+                 groups: Mapping[str, Sequence[str]] | None = None) -> None:
         self.period = period
+        self.groups = dict(groups or {})
         self.dispatcher = dispatcher
         self.channels = list(channels)
         self.fetch = fetch
@@ -252,7 +284,7 @@ class DigestJob:
         self._lock = threading.Lock()
         self._scheduler: Any = None
 
-    def run_once(self) -> dict[str, Any] | None:
+    def run_once(self) -> DigestRecord | None:
         """Send the latest closed period's digest unless already handled; return the record sent."""
         start, end = closed_period(self.clock() - self.delay, self.period)
         key = digest_key(self.period, start)
@@ -260,14 +292,14 @@ class DigestJob:
             if key in self._done or not self.is_sender():
                 return None
         volumes, events = self.fetch(start, end)
-        record = build_digest(self.period, start, end, volumes, events)
+        record = build_digest(self.period, start, end, volumes, events, self.groups)
         if self.console is not None:
             self.console(format_digest_console(record))
         if self.dispatcher is not None and self.channels:
             # Another worker may have sent it before a rebalance made this one the sender.
             self.dispatcher.delivery_log.load()
             queued = self.dispatcher.send_to(record, self.channels)
-            log.info("digest queued", extra={"period_start": record["period_start"], "channels": queued})
+            log.info("digest queued", extra={"period_start": record.period_start.isoformat(), "channels": queued})
         with self._lock:
             self._done.add(key)  # only now: a failed fetch is tried again at the next check
         return record

@@ -50,7 +50,7 @@ from typing import Any, Literal
 Kind = Literal["term", "hashtag", "handle", "place", "language"]
 KINDS: tuple[Kind, ...] = ("term", "hashtag", "handle", "place", "language")
 
-# Sample fields (alerts.worker._sample and the Mention's enrichment) each kind is read from.
+# Sample fields (alerts.context.Sample.as_dict and the Mention's enrichment) each kind is read from.
 SAMPLE_FIELDS: dict[Kind, str] = {
     "term": "keywords", "hashtag": "hashtags", "handle": "handles", "place": "places", "language": "lang",
 }
@@ -313,14 +313,3 @@ class TermBaseline:
             if kind in st.tables:
                 st.tables[kind] = _Table({str(k): float(v) for k, v in t["values"].items()}, float(t["floor"]))
         self._brands[brand] = st
-
-
-def format_new_terms(new: Mapping[Kind, Sequence[NewTerm]], per_kind: int = 5) -> str:
-    """One line for a console/email: ``new: #refund ×14 (z 5.9), delayed ×9 (z 3.5) · lang ur ×6``."""
-    parts = []
-    for kind in KINDS:
-        items = list(new.get(kind, ()))[:per_kind]
-        if items:
-            label = {"term": "", "hashtag": "", "handle": "", "place": "places ", "language": "lang "}[kind]
-            parts.append(label + ", ".join(f"{t.term} ×{t.window_count} (z {t.z:.1f})" for t in items))
-    return " · ".join(parts)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from kafka import KafkaProducer
 from pydantic import ValidationError
@@ -19,9 +20,14 @@ from alerts.channels import (
     InMemoryDeliveryLog,
     build_dispatcher,
     state_store_hooks,
+    state_store_thread_hooks,
 )
 from alerts.channels.console import ConsoleChannel, ConsoleOptions
+from alerts.chartlinks import PATH as CHART_PATH
+from alerts.chartlinks import ChartLinks
 from brandpulse.kafkaio import group_id
+from brandpulse.plugins import SecretRef
+from brandpulse.schema import AlertRecord
 from brandpulse.settings import Settings, validation_problems
 from brandpulse.stage import ConsumerSpec, Problem, Stage, WorkerContext, run_consumer
 
@@ -48,7 +54,30 @@ def check(settings: Settings) -> list[Problem]:
             known = ", ".join(sorted(names)) or "none configured"
             problems.append((f"alerts.digest_channels[{i}]",
                              f"no channel named {name!r} (known: {known}); add it under alerts.channels or drop it"))
+    if a.chart_url is not None:
+        parts = urlsplit(a.chart_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            problems.append(("alerts.chart_url", "must be an http(s) base URL without a query, e.g. "
+                                                 "https://brandpulse.example.com (links go to <it>/charts/...)"))
+        if a.chart_secret is None:
+            problems.append(("alerts.chart_secret", "required with chart_url: {env: VAR} or {file: path} "
+                                                    "holding the links' HMAC key"))
+    if a.chart_secret is not None:
+        try:
+            SecretRef.model_validate(a.chart_secret)
+        except ValidationError as exc:
+            problems.extend((f"alerts.chart_secret{'.' + key if key else ''}", msg)
+                            for key, msg in validation_problems(exc))
     return problems
+
+
+def chart_links(s: Settings) -> ChartLinks | None:
+    """The chart link signer of ``alerts.chart_url`` (its secret read now), or None when unset."""
+    a = s.alerts
+    if a.chart_url is None or a.chart_secret is None:
+        return None
+    key = SecretRef.model_validate(a.chart_secret).resolve(Path(s.base_dir)).get_secret_value().encode()
+    return ChartLinks(a.chart_url, key, a.chart_link_hours * 3600)
 
 
 def _run(ctx: WorkerContext) -> None:
@@ -65,19 +94,26 @@ def _run(ctx: WorkerContext) -> None:
         dispatcher: Dispatcher | None = None
         if channels.channels:
             loader, persist = state_store_hooks(store)
-            dispatcher = build_dispatcher(channels, base_dir=Path(s.base_dir),
-                                          delivery_log=InMemoryDeliveryLog(loader, persist))
+            log_ = InMemoryDeliveryLog(loader, persist, threads=state_store_thread_hooks(store))
+            dispatcher = build_dispatcher(channels, base_dir=Path(s.base_dir), delivery_log=log_)
             closers.append(lambda: dispatcher.close(timeout=10.0) if dispatcher else None)
         # alerts.console: the worker's own stdout, through the same renderer as a console channel.
         console = ConsoleChannel("console", ConsoleOptions()) if s.alerts.console else None
+        links = chart_links(s)
+        if links is not None:
+            # The worker's HTTP port (workers.alerts_metrics_port) serves the charts it links to.
+            ctx.metrics.add_route(CHART_PATH, links.handle)
+            if not s.workers.alerts_metrics_port:
+                log.warning("alerts.chart_url is set but workers.alerts_metrics_port is 0: nothing serves the "
+                            "chart links")
 
-        def emit(alert: dict[str, Any]) -> None:
+        def emit(alert: AlertRecord) -> None:
             if console is not None:
                 console.send(alert)
             if dispatcher is not None:
                 dispatcher.dispatch(alert)
 
-        handler = AlertStage(s, store, group_id(s, "alerts"), emit)
+        handler = AlertStage(s, store, group_id(s, "alerts"), emit, links=links)
         if s.alerts.digest != "none":
             closers.insert(0, _start_digest(s, handler, dispatcher, console))
         return ConsumerSpec(topics=[s.topics.enriched], handler=handler, max_poll_records=s.enrich.batch_size,
@@ -108,6 +144,7 @@ def _start_digest(s: Settings, stage: AlertStage, dispatcher: Dispatcher | None,
         is_sender=lambda: any(tp.partition == 0 for tp in list(stage.partitions)),
         console=console.write if console is not None else None,
         delay=timedelta(seconds=s.alerts.allowed_lateness_seconds + 60),
+        groups={g.name: g.brands for g in s.competitors},
     )
     job.start()
     return job.stop
@@ -120,7 +157,7 @@ def _arguments(w: argparse.ArgumentParser) -> None:
     w.add_argument("--until", help="backtest from Elasticsearch: end, e.g. 1h or an ISO time")
     w.add_argument("--scores", action="store_true",
                    help="backtest: write CSV timestamp,value,anomaly_score (one row per input row)")
-    w.add_argument("--plot", help="backtest: also write a PNG plot here (needs matplotlib)")
+    w.add_argument("--plot", help="backtest: also write the chart of the whole run as a PNG here")
     w.add_argument("--sensitivity", choices=["fewer", "balanced", "more"], help="override the preset")
     w.add_argument("--bucket-seconds", type=int, help="backtest CSV: bucket size (default: row spacing)")
 

@@ -1,9 +1,10 @@
 """The stories of an alert window: which stories the spike is made of, how far each spread, and
 whether it is still growing.
 
-Input is the window's mention samples (the dicts ``alerts.worker`` keeps: ``id``, ``created_at``,
-``text``, ``url``, ``author``, ``followers``, ``lang``, plus ``story_id`` from
-``enrich/stories.py`` and ``source``); a sample without a ``story_id`` is a story of its own.
+Input is the window's mention samples (``alerts.context.Sample.as_dict()``: ``id``, ``created_at``,
+``text``, ``url``, ``author``, ``followers``, ``lang``, ``source`` and the ``story_id`` the enrich
+stage gives every mention, ``enrich/stories.py``); a sample without a ``story_id`` is a story of
+its own. ``alerts/record.py`` turns the result into the alert record's ``AlertStory`` list.
 
 * **first post**: the earliest sample of the story in the window (ties: the smaller id);
 * **size**: its mentions in the window; **authors**: distinct authors;
@@ -118,17 +119,3 @@ def summarize_stories(samples: Iterable[Mapping[str, Any]], window_start: dateti
         ))
     out.sort(key=lambda x: (-x.size, -x.reach, x.first.get("created_at", ""), x.story_id))
     return out if top is None else out[:top]
-
-
-def format_stories(stories: Iterable[StorySummary], text_chars: int = 100) -> list[str]:
-    """Console/email lines: ``3 stories: ×14 ↑ growing (6 authors, reach 12,400, en 10 · es 4): "…"``."""
-    lines = []
-    arrow = {"new": "★", "growing": "↑", "steady": "→", "fading": "↓"}
-    for s in stories:
-        langs = " · ".join(f"{k} {v}" for k, v in s.languages.items())
-        text = " ".join(str(s.first.get("text", "")).split())
-        if len(text) > text_chars:
-            text = text[: text_chars - 1] + "…"
-        lines.append(f"×{s.size} {arrow[s.trend]} {s.trend} ({s.authors} authors, reach {s.reach:,}"
-                     + (f", {langs}" if langs else "") + f"): {text!r}")
-    return lines

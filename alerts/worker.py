@@ -4,9 +4,15 @@ Mentions are keyed by brand, so one brand's mentions live on one partition and e
 has its own detector (alerts/DETECTOR.md). The stream's clock is the largest event time seen on
 the partition, so a backfill or replay raises the alerts it would have raised live.
 
+Besides the detector, each series keeps what explains its alerts (alerts/context.py): the brand's
+window of recent mentions, the series' term baseline and its chart ring; an alert record
+(``brandpulse.schema.AlertRecord``, alerts/record.py) carries the top stories, the new terms and
+the chart data.
+
 After every batch the worker produces the alert records, commits, then checkpoints to the
-compacted state topic: one record per touched series key (its detector state, the offset it
-reflects and its recent negative posts), then one record per partition with the offset to
+compacted state topic: the window segments that filled up and the baselines that learnt a bucket,
+then one record per touched series key (its detector state, the offset it reflects, its chart ring
+and, for a brand, the open tail of its window), then one record per partition with the offset to
 resume from. On (re)assignment it restores both and seeks to the partition's offset; while it
 replays, a record already reflected in a series' saved state is skipped for that series. So a
 crash at any point neither loses nor double-counts a mention, and an alert re-raised after a
@@ -20,11 +26,9 @@ checkpoint *before* the detector moves, so a restart replays the tick exactly (a
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,16 +39,32 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import TopicPartition
 
-from alerts.detector import AlertEvent, DetectorConfig, NegativeSpikeDetector
-from brandpulse.esclient import mentions_alias
+from alerts.chartlinks import ChartLinks
+from alerts.context import (
+    SEGMENT,
+    WINDOW_MAX,
+    ChartRing,
+    KeyBaseline,
+    WindowStore,
+    chart_buckets,
+    key_filter,
+    series_lang,
+)
+from alerts.detector import AlertEvent, BucketResult, DetectorConfig, NegativeSpikeDetector
+from alerts.record import alert_record
 from brandpulse.loop import Failure, Output, StageResult
-from brandpulse.schema import Mention, SchemaError
+from brandpulse.schema import AlertRecord, Mention, SchemaError
 from brandpulse.settings import Settings
 from brandpulse.state import StateStore
 
+__all__ = ["AlertStage", "PartitionState", "alert_record", "detector_config", "idle_clock", "series_keys",
+           "tick_matters"]
+
 log = logging.getLogger(__name__)
 
-SAMPLE_PER_KEY = 25
+# Suffixes of a series' other state records ("|" cannot follow a brand in a series key otherwise).
+WINDOW_SUFFIX = "|#window"
+BASELINE_SUFFIX = "|#baseline"
 
 
 def detector_config(settings: Settings) -> DetectorConfig:
@@ -66,8 +86,7 @@ def series_keys(m: Mention, per: Sequence[str]) -> list[str]:
     """The brand's own series, plus brand×language / brand×source where configured."""
     keys = [m.brand]
     if "lang" in per:
-        lang = m.enrichment.language.code if m.enrichment and m.enrichment.language else (m.lang or "und")
-        keys.append(f"{m.brand}|lang={lang}")
+        keys.append(f"{m.brand}|lang={series_lang(m) or 'und'}")
     if "source" in per:
         keys.append(f"{m.brand}|source={m.source}")
     return keys
@@ -77,10 +96,14 @@ def series_keys(m: Mention, per: Sequence[str]) -> list[str]:
 class PartitionState:
     detector: NegativeSpikeDetector
     clock: datetime | None = None
-    samples: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
+    windows: dict[str, WindowStore] = field(default_factory=dict)  # brand -> its recent mentions
+    baselines: dict[str, KeyBaseline] = field(default_factory=dict)  # series key -> its usual talk
+    rings: dict[str, ChartRing] = field(default_factory=dict)  # series key -> its last hours
     # series key -> first offset NOT yet reflected in its saved state (skip below it on replay)
     key_offsets: dict[str, int] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
+    baseline_dirty: set[str] = field(default_factory=set)  # baselines that learnt since their record
+    absorbed_bucket: int | None = None  # the bucket the baselines last learnt up to
     next_offset: int | None = None
     # Offset of the next record: everything below it is reflected in the detector (restored from
     # the partition checkpoint, then advanced by every record handled).
@@ -122,53 +145,13 @@ def tick_matters(old: datetime, new: datetime, bucket_seconds: int, lateness: fl
             or math.floor((n - lateness) / bucket_seconds) > math.floor((o - lateness) / bucket_seconds))
 
 
-def alert_record(event: AlertEvent, samples: Sequence[dict[str, Any]], settings: Settings) -> dict[str, Any]:
-    """What a social team needs to reply: numbers, why, the worst posts, topics and places."""
-    base = event.to_dict()
-    in_window = [s for s in samples if base["window_start"] <= s["created_at"] < base["window_end"]]
-    if not in_window:  # "resolved" spans the episode; fall back to the latest posts seen
-        in_window = list(samples)
-    hashtags: Counter[str] = Counter(h for s in in_window for h in s["hashtags"])
-    keywords: Counter[str] = Counter(k for s in in_window for k in s["keywords"])
-    langs: Counter[str] = Counter(s["lang"] for s in in_window if s["lang"])
-    places: Counter[str] = Counter(p for s in in_window for p in s["places"])
-    top = sorted(in_window, key=lambda s: (-(s["followers"] or 0), s["id"]))[:5]
-    brand = base["key"].split("|", 1)[0]
-    record = {
-        **base,
-        "event": base.pop("kind"),
-        "brand": brand,
-        "raised_at": base.get("emitted_at") or base["window_end"],
-        "idempotency_key": f"{base['alert_id']}:{base['seq']}",
-        "top_mentions": top,
-        "mention_ids": [s["id"] for s in in_window][:100],
-        "top_hashtags": [h for h, _ in hashtags.most_common(5)],
-        "top_keywords": [k for k, _ in keywords.most_common(5)],
-        "languages": dict(langs.most_common()),
-        "locations": [p for p, _ in places.most_common(5)],
-    }
-    if settings.alerts.kibana_url:
-        record["kibana_url"] = kibana_link(settings.alerts.kibana_url, settings.elasticsearch.index_prefix, brand,
-                                           base["window_start"], base["window_end"])
-    return record
-
-
-def kibana_link(kibana_url: str, prefix: str, brand: str, start: str, end: str) -> str:
-    """Discover, filtered to the brand's negative mentions in the alert window."""
-    from urllib.parse import quote
-
-    query = quote(f'brand:"{brand}" and enrichment.sentiment.label:"negative"', safe="")
-    view = mentions_alias(prefix)
-    return (f"{kibana_url.rstrip('/')}/app/discover#/?_g=(time:(from:'{start}',to:'{end}'))"
-            f"&_a=(dataSource:(dataViewId:'{view}',type:dataView),query:(language:kuery,query:'{query}'))")
-
-
 class AlertStage(ConsumerRebalanceListener):
     stage = "alerts"
+    window_max = WINDOW_MAX  # mentions kept per brand (alerts/context.py)
 
     def __init__(self, settings: Settings, state: StateStore, group_id: str,
-                 emit: Callable[[dict[str, Any]], None], *, wall: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 emit: Callable[[AlertRecord], None], *, wall: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic, links: ChartLinks | None = None) -> None:
         self.settings = settings
         self.wall = wall
         self.monotonic = monotonic
@@ -176,9 +159,11 @@ class AlertStage(ConsumerRebalanceListener):
         self.state_store = state
         self.group_id = group_id
         self.emit = emit
+        self.links = links
         self.partitions: dict[TopicPartition, PartitionState] = {}
         self.consumer: KafkaConsumer | None = None
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[AlertRecord] = []
+        self._ring_size = chart_buckets(self.config.bucket_seconds)
 
     def bind(self, consumer: KafkaConsumer) -> None:
         """The consumer whose partitions this stage restores (seek) and checks for being caught up."""
@@ -195,14 +180,7 @@ class AlertStage(ConsumerRebalanceListener):
         stored = self.state_store.load(f"alerts-ckpt/{self.group_id}/") if assigned else {}
         series = self.state_store.load(f"alerts-series/{self.group_id}/") if assigned else {}
         for tp in assigned:
-            prefix = self._series_prefix(tp)
-            records = [v for k, v in series.items() if k.startswith(prefix)]
-            ps = PartitionState(NegativeSpikeDetector.restore_many(self.config, [r["state"] for r in records]))
-            for r in records:
-                key = r["state"]["key"]
-                ps.key_offsets[key] = int(r["offset"])
-                if r.get("samples"):
-                    ps.samples[key] = deque(r["samples"], maxlen=SAMPLE_PER_KEY)
+            ps = self._restore_series(tp, {k: v for k, v in series.items() if k.startswith(self._series_prefix(tp))})
             ckpt = stored.get(self._part_key(tp))
             ps.last_record = self.monotonic()
             if ckpt:
@@ -215,8 +193,46 @@ class AlertStage(ConsumerRebalanceListener):
                 if self.consumer is not None:
                     self.consumer.seek(tp, int(ckpt["offset"]))
                 log.info("restored alert state", extra={"partition": tp.partition, "offset": ckpt["offset"],
-                                                        "series": len(records)})
+                                                        "series": len(ps.key_offsets)})
             self.partitions[tp] = ps
+
+    def _restore_series(self, tp: TopicPartition, stored: dict[str, Any]) -> PartitionState:
+        """A partition's series from its state records: detector states, windows, baselines, rings."""
+        states = {k: v for k, v in stored.items() if isinstance(v, dict) and "state" in v}
+        ps = PartitionState(NegativeSpikeDetector.restore_many(self.config, [r["state"] for r in states.values()]))
+        segments: dict[str, dict[int, list[Any]]] = {}
+        for v in stored.values():
+            if isinstance(v, dict) and "window_segment" in v:
+                segments.setdefault(v["brand"], {})[int(v["window_segment"])] = v["samples"]
+        marks: dict[str, dict[str, Any]] = {}
+        for r in states.values():
+            key = r["state"]["key"]
+            ps.key_offsets[key] = int(r["offset"])
+            ps.rings[key] = ChartRing.restore(self._ring_size, r.get("ring") or ())
+            if r.get("learning") is not None:
+                marks[key] = r["learning"]
+            if r.get("window") is not None:
+                ps.windows[key] = WindowStore.restore(r["window"], segments.get(key, {}), max_count=self.window_max)
+        for v in stored.values():
+            if isinstance(v, dict) and "baseline" in v:
+                ps.baselines[v["key"]] = KeyBaseline.restore(v["key"], v["baseline"])
+        for key, mark in marks.items():
+            # The series record's mark is the later one unless a crash fell between the baseline
+            # record's write and the series record's: then the baseline record stands as it is.
+            kb = ps.baselines.get(key) or KeyBaseline(key)
+            window = ps.windows.get(key.split("|", 1)[0])
+            if window is not None and int(mark.get("next") or 0) > kb.next_seq:
+                kb.relearn(window, mark)
+            ps.baselines[key] = kb
+            if kb.unwritten_from is not None:
+                ps.baseline_dirty.add(key)
+        prefix = self._series_prefix(tp)
+        for brand, segs in segments.items():  # segments no window refers to: left by a crash or eviction
+            w = ps.windows.get(brand)
+            for k in segs:
+                if w is None or k not in w.stored:
+                    self.state_store.put(f"{prefix}{brand}{WINDOW_SUFFIX}{k}", None, flush=False)
+        return ps
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         for tp in revoked:
@@ -244,36 +260,85 @@ class AlertStage(ConsumerRebalanceListener):
                 result.failures.append(Failure(rec, exc))
                 continue
             negative = bool(m.enrichment and m.enrichment.sentiment.label == "negative")
-            for key in series_keys(m, self.settings.alerts.per):
+            keys = series_keys(m, self.settings.alerts.per)
+            if rec.offset >= ps.key_offsets.get(keys[0], -1):  # the window is the brand series' state
+                window = ps.windows.get(m.brand)
+                if window is None:
+                    window = ps.windows[m.brand] = WindowStore(max_count=self.window_max)
+                window.add(m)
+            for key in keys:
                 if rec.offset < ps.key_offsets.get(key, -1):
                     continue  # already in this series' saved state (checkpoint written mid-batch)
                 ps.detector.observe(key, m.created_at, negative=negative)
                 ps.dirty.add(key)
-                if negative:
-                    ps.samples.setdefault(key, deque(maxlen=SAMPLE_PER_KEY)).append(_sample(m))
             if ps.clock is None or m.created_at > ps.clock:
                 ps.clock = m.created_at
+                # Each bucket the clock leaves behind is learnt now, before a long batch (a
+                # backfill) evicts its mentions from the window.
+                self._absorb(ps, math.floor(ps.clock.timestamp() / self.config.bucket_seconds))
         for tp in sorted(touched, key=lambda t: (t.topic, t.partition)):
             ps = self.partitions[tp]
             if ps.clock is None:
                 continue
-            self._publish(ps, ps.detector.advance(ps.clock), result)
+            self._advance(ps, ps.clock, result)
         return result
+
+    def _advance(self, ps: PartitionState, clock: datetime, result: StageResult) -> None:
+        """Move the detector to ``clock``; keep each evaluation in its series' ring, let the
+        baselines learn the buckets that ended, and publish the events."""
+        collect: list[BucketResult] = []
+        events = ps.detector.advance(clock, collect=collect)
+        b = self.config.bucket_seconds
+        for res in collect:
+            ring = ps.rings.get(res.key)
+            if ring is None:
+                ring = ps.rings[res.key] = ChartRing(self._ring_size)
+            ring.record(res, b)
+        # A resolved alert lets its series catch up on what it did not learn during the incident.
+        self._absorb(ps, math.floor(clock.timestamp() / b), force=any(e.kind == "resolved" for e in events))
+        self._publish(ps, events, result)
+
+    def _absorb(self, ps: PartitionState, upto: int, force: bool = False) -> None:
+        if ps.absorbed_bucket is not None and upto <= ps.absorbed_bucket and not force:
+            return
+        ps.absorbed_bucket = upto
+        b = self.config.bucket_seconds
+        for key in ps.detector.keys():
+            window = ps.windows.get(key.split("|", 1)[0])
+            if window is None:
+                continue
+            kb = ps.baselines.get(key)
+            if kb is None:
+                kb = ps.baselines[key] = KeyBaseline(key)
+            before = kb.absorbed_upto, kb.next_seq
+            opened = ps.detector.episode_start(key)  # an open alert: learn only the talk before it
+            key_upto = min(upto, math.floor(opened.timestamp() / b)) if opened is not None else upto
+            if kb.absorb(window, key_upto, b, key_filter(key)):
+                ps.baseline_dirty.add(key)
+            if (kb.absorbed_upto, kb.next_seq) != before:
+                ps.dirty.add(key)
 
     def _publish(self, ps: PartitionState, events: Sequence[AlertEvent], result: StageResult) -> None:
         ps.dirty.update(ps.detector.pop_changed())
+        b = self.config.bucket_seconds
         for event in events:
-            alert = alert_record(event, list(ps.samples.get(event.key, ())), self.settings)
+            key = event.key
+            window = ps.windows.get(key.split("|", 1)[0])
+            match = key_filter(key)
+            samples = [s for s in window.samples if match(s)] if window is not None else []
+            ring = ps.rings.get(key)
+            chart = ring.chart(key, event.emitted_at or event.window_end, ps.detector, b) if ring else None
+            alert = alert_record(event, samples, self.settings, baseline=ps.baselines.get(key), chart=chart,
+                                 links=self.links, since=ps.detector.episode_start(key))
             self._pending.append(alert)
-            result.outputs.append(Output(self.settings.topics.alerts, alert["brand"].encode(),
-                                         json.dumps(alert, ensure_ascii=False).encode()))
+            result.outputs.append(Output(self.settings.topics.alerts, alert.brand.encode(), alert.to_bytes()))
 
     # -------- time: the wall-clock tick of quiet partitions (alerts/DETECTOR.md, "Quiet partitions")
     def _replay_tick(self, tp: TopicPartition, ps: PartitionState, result: StageResult) -> None:
         assert ps.pending_tick is not None
         log.info("replaying a clock tick written ahead before a restart",
                  extra={"partition": tp.partition, "clock": ps.pending_tick.isoformat()})
-        self._publish(ps, ps.detector.advance(ps.pending_tick), result)
+        self._advance(ps, ps.pending_tick, result)
         ps.pending_tick = None
 
     def idle(self) -> StageResult:
@@ -302,7 +367,7 @@ class AlertStage(ConsumerRebalanceListener):
             self.state_store.put(self._part_key(tp), {"offset": ps.position, "clock": target.isoformat(),
                                                       "wall": wall})
             ps.clock, ps.clock_wall = target, wall
-            self._publish(ps, ps.detector.advance(target), result)
+            self._advance(ps, target, result)
             log.debug("idle partition clock advanced", extra={"partition": tp.partition, "clock": target.isoformat()})
         return result
 
@@ -317,37 +382,53 @@ class AlertStage(ConsumerRebalanceListener):
         for alert in self._pending:
             self.emit(alert)
         self._pending = []
+        put = self.state_store.put
         for tp, ps in self.partitions.items():
-            if ps.position is None or not ps.dirty:
+            if ps.position is None or not (ps.dirty or ps.baseline_dirty):
                 continue
+            prefix = self._series_prefix(tp)
+            # First what the series records rely on: full window segments and learnt baselines.
+            wrote = False
+            for brand, w in ps.windows.items():
+                for k in sorted(w.sealed):
+                    if k >= w.first_seq // SEGMENT:
+                        put(f"{prefix}{brand}{WINDOW_SUFFIX}{k}", {"window_segment": k, "brand": brand,
+                                                                   "samples": [x.to_row() for x in w.segment(k)]},
+                            flush=False)
+                        w.stored.add(k)
+                        wrote = True
+                w.sealed.clear()
+            for key in sorted(ps.baseline_dirty):
+                kb = ps.baselines[key]
+                if kb.needs_write(ps.windows[key.split("|", 1)[0]]):
+                    put(f"{prefix}{key}{BASELINE_SUFFIX}", {"key": key, "baseline": kb.snapshot()}, flush=False)
+                    kb.written()
+                    wrote = True
+            ps.baseline_dirty = {k for k in ps.baseline_dirty if ps.baselines[k].unwritten_from is not None}
+            if wrote:
+                self.state_store.producer.flush()
             for key in sorted(ps.dirty):
-                self.state_store.put(self._series_prefix(tp) + key, {
+                ring, learning, window = ps.rings.get(key), ps.baselines.get(key), ps.windows.get(key)
+                record: dict[str, Any] = {
                     "offset": ps.position,
                     "state": ps.detector.snapshot(key),
-                    "samples": list(ps.samples.get(key, ())),
-                }, flush=False)
+                    "ring": ring.snapshot() if ring else [],
+                    "learning": learning.mark() if learning else None,
+                }
+                if window is not None:
+                    record["window"] = window.snapshot()
+                put(self._series_prefix(tp) + key, record, flush=False)
                 ps.key_offsets[key] = ps.position
             self.state_store.producer.flush()
+            # Only now that no series record needs them: segments whose samples all left the window.
+            for brand, w in ps.windows.items():
+                for k in w.obsolete():
+                    put(f"{prefix}{brand}{WINDOW_SUFFIX}{k}", None, flush=False)
+                    w.stored.discard(k)
             # Written last: a crash before this line replays from the previous partition offset,
             # and the series records above make the replay skip what they already contain.
-            self.state_store.put(self._part_key(tp), {
+            put(self._part_key(tp), {
                 "offset": ps.position, "clock": ps.clock.isoformat() if ps.clock else None, "wall": ps.clock_wall,
             }, flush=False)
             ps.dirty.clear()
         self.state_store.producer.flush()
-
-
-def _sample(m: Mention) -> dict[str, Any]:
-    e = m.enrichment
-    return {
-        "id": m.id,
-        "created_at": m.created_at.astimezone(UTC).isoformat(),
-        "text": m.text[:500],
-        "url": m.url,
-        "author": m.author.handle or m.author.name,
-        "followers": m.author.followers,
-        "lang": e.language.code if e and e.language else m.lang,
-        "hashtags": list(e.hashtags) if e else [],
-        "keywords": list(e.keywords) if e else [],
-        "places": [loc.name for loc in e.locations] if e else [],
-    }

@@ -2,19 +2,27 @@
 
 Starts the local stack, resets the demo's own topics and indices (so every run starts clean),
 runs the four workers as processes, shows progress until every stage has caught up, and prints
-what each stage did — the indexed figure is counted in Elasticsearch, not estimated.
+what each stage did — the indexed figure is counted in Elasticsearch, not estimated — and what the
+alert says: its stories and what is new in them. The alert channels are served by the demo itself:
+a local webhook that checks every signature, and a local mailbox (SMTP on 127.0.0.1) that keeps
+each alert email, with its inline chart, as an ``.eml`` file.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import socketserver
 import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -26,6 +34,7 @@ from app.stages import load_config
 from app.supervisor import Supervisor
 from brandpulse.esclient import alerts_index, make_es, mentions_alias, wait_for_es
 from brandpulse.kafkaio import group_lag, make_admin, topic_count, wait_for_broker
+from brandpulse.schema import AlertRecord, SchemaError
 from brandpulse.settings import Settings
 from brandpulse.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
 from brandpulse.state import StateStore
@@ -177,6 +186,116 @@ class AlertHook:
             self._server.server_close()
 
 
+DEMO_MAIL = "demo-alert-mail"  # the email channel the demo receives itself
+
+
+class AlertMailbox:
+    """The demo's stand-in for the team's mail server: a minimal SMTP receiver on 127.0.0.1 (the
+    port of the ``demo-alert-mail`` channel) that keeps every alert email as an ``.eml`` file under
+    the stack directory, so the inline chart can be opened (and the end-to-end test decodes it)."""
+
+    def __init__(self, s: Settings) -> None:
+        spec = next((c for c in s.alerts.channels if c.get("name") == DEMO_MAIL and c.get("kind") == "email"), None)
+        self.mails: list[Path] = []
+        self._server: socketserver.ThreadingTCPServer | None = None
+        if spec is None:
+            return
+        self.dir = stack.stack_dir(s.stack) / "demo-mail" / s.elasticsearch.index_prefix
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        box = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            timeout = 30
+
+            def reply(self, line: str) -> None:
+                self.wfile.write(line.encode() + b"\r\n")
+                self.wfile.flush()
+
+            def handle(self) -> None:
+                self.reply("220 brandpulse-demo ESMTP")
+                sender: str | None = None
+                rcpts: list[str] = []
+                while True:
+                    line = self.rfile.readline(4096).decode("utf-8", "replace").rstrip("\r\n")
+                    if not line:
+                        return
+                    verb = line.split(" ", 1)[0].upper()
+                    if verb in ("EHLO", "HELO"):
+                        self.reply("250-brandpulse-demo" if verb == "EHLO" else "250 brandpulse-demo")
+                        if verb == "EHLO":
+                            self.reply("250 8BITMIME")
+                    elif verb == "MAIL":
+                        sender, rcpts = line, []
+                        self.reply("250 ok")
+                    elif verb == "RCPT":
+                        rcpts.append(line)
+                        self.reply("250 ok")
+                    elif verb == "DATA" and sender and rcpts:
+                        self.reply("354 end with .")
+                        box.received(_read_data(self.rfile))
+                        self.reply("250 queued")
+                        sender, rcpts = None, []
+                    elif verb in ("RSET", "NOOP"):
+                        self.reply("250 ok")
+                    elif verb == "QUIT":
+                        self.reply("221 bye")
+                        return
+                    else:
+                        self.reply("502 not here")
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server((str(spec.get("host", "127.0.0.1")), int(spec.get("port") or 25)), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True, name="demo-mailbox").start()
+        self.address = f"smtp://{spec.get('host')}:{spec.get('port')}"
+
+    def received(self, data: bytes) -> None:
+        msg = message_from_bytes(data, policy=policy.default)
+        path = self.dir / f"{len(self.mails) + 1:03d}-{re.sub(r'[^A-Za-z0-9.-]', '_', str(msg['X-BrandPulse-Alert-Id']))}.eml"
+        path.write_bytes(data)
+        self.mails.append(path)
+        png = chart_of(msg)
+        print(f"== local mailbox got \"{msg['Subject']}\""
+              + (f" with its chart inline ({len(png):,}-byte PNG)" if png else "") + f"; saved as {path}", flush=True)
+
+    @property
+    def enabled(self) -> bool:
+        return self._server is not None
+
+    def wait_for(self, n: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.enabled and len(self.mails) < n and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def chart_of(msg: Any) -> bytes | None:
+    """The inline chart PNG of an alert email, if it has one."""
+    if not isinstance(msg, EmailMessage):
+        return None
+    for part in msg.walk():
+        if part.get_content_type() == "image/png":
+            payload = part.get_payload(decode=True)
+            return payload if isinstance(payload, bytes) else None
+    return None
+
+
+def _read_data(rfile: IO[bytes] | Any) -> bytes:
+    lines: list[bytes] = []
+    while True:
+        line = rfile.readline()
+        if not line or line in (b".\r\n", b".\n"):
+            return b"".join(lines)
+        lines.append(line[1:] if line.startswith(b"..") else line)  # RFC 5321 dot-unstuffing
+
+
 def counts(s: Settings, es: Any) -> dict[str, int]:
     prefix = s.elasticsearch.index_prefix
     es.indices.refresh(index=f"{mentions_alias(prefix)}*,{alerts_index(prefix)}", ignore_unavailable=True,
@@ -231,6 +350,9 @@ def run_demo(*, config: str, keep_running: bool = False, timeout: float = 600.0)
     hook = AlertHook(s)
     if hook.enabled:
         print(f"== a local webhook receives the signed alerts: {hook.url}", flush=True)
+    mailbox = AlertMailbox(s)
+    if mailbox.enabled:
+        print(f"== a local mailbox receives the alert emails: {mailbox.address} (kept in {mailbox.dir})", flush=True)
     with Path(log_path).open("ab") as logfile:
         sup = Supervisor(config=config, stderr=logfile)
         sup.start()
@@ -269,18 +391,20 @@ def run_demo(*, config: str, keep_running: bool = False, timeout: float = 600.0)
                     print(f"demo: not finished after {timeout:.0f}s; see {log_path}", file=sys.stderr)
                     return 1
             hook.wait_for(last.get("alerts", 0))  # channel delivery runs after the commit
+            mailbox.wait_for(last.get("alerts", 0))
         finally:
             store.close()
             if not keep_running:
                 sup.stop()
-    _summary(s, last, time.monotonic() - t0, config, keep_running, hook)
+    _summary(s, last, time.monotonic() - t0, config, keep_running, hook, mailbox)
     if not keep_running:
         hook.close()
+        mailbox.close()
     return 0
 
 
 def _summary(s: Settings, c: dict[str, int], elapsed: float, config: str, keep_running: bool,
-             hook: AlertHook) -> None:
+             hook: AlertHook, mailbox: AlertMailbox) -> None:
     es = make_es(s.elasticsearch)
     prefix = s.elasticsearch.index_prefix
     events = es.search(index=alerts_index(prefix), size=100, sort=[{"window_start": "asc"}],
@@ -305,9 +429,15 @@ def _summary(s: Settings, c: dict[str, int], elapsed: float, config: str, keep_r
         print(f"     - {last.get('brand')} [{last.get('severity')}] {alert_id}: "
               + " → ".join(f"{e['event']} ({e['observed_negative']} negative in "
                            f"{s.alerts.bucket_seconds // 60} min)" for e in evs))
+        for line in explain(evs[-1]):
+            print(f"       {line}")
     if hook.enabled:
         print(f"   at the local webhook {len(hook.received):>4}   (signed alert events received and verified; "
               f"{hook.bad_signatures} bad signatures)")
+    if mailbox.enabled:
+        charts = sum(1 for p in mailbox.mails if chart_of(message_from_bytes(p.read_bytes(), policy=policy.default)))
+        print(f"   at the local mailbox {len(mailbox.mails):>4}   (alert emails, {charts} with the chart inline; "
+              f"in {mailbox.dir})")
     print("   by brand:     " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["b"]["buckets"]))
     print("   by sentiment: " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["s"]["buckets"]))
     print("   by language:  " + ", ".join(f"{b['key']} {b['doc_count']}" for b in per_brand["l"]["buckets"]))
@@ -321,3 +451,17 @@ def _summary(s: Settings, c: dict[str, int], elapsed: float, config: str, keep_r
     if keep_running:
         print("Workers are still running (Ctrl-C or `kill` the demo to stop them).")
     print("The local stack keeps running; stop it with: .venv/bin/brandpulse stack down")
+
+
+def explain(doc: dict[str, Any]) -> list[str]:
+    """What an alert document says about itself: its top stories and what is new in them."""
+    from alerts.channels.base import new_terms_line, story_lines
+
+    try:
+        alert = AlertRecord.from_dict(doc)
+    except SchemaError as exc:
+        return [f"(not readable as an alert record: {exc.reason})"]
+    lines = [f"story {line}" for line in story_lines(alert.stories, text_chars=90)] or ["no stories in the window"]
+    new = new_terms_line(alert.new_terms)
+    lines.append(f"new: {new}" if new else "new: nothing stands out against the brand's usual talk")
+    return lines

@@ -30,6 +30,7 @@ BENCHES: list[tuple[str, bool, list[str]]] = [
     ("bench_enrich", False, []),
     ("bench_detector", False, []),
     ("bench_nab", False, []),
+    ("bench_alert_worker", False, ["--rounds", "1"]),
     ("bench_ingest_memory", True, ["--mentions", "100000"]),
     ("bench_indexer", True, []),
     ("bench_alert_latency", True, []),

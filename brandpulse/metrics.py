@@ -2,7 +2,8 @@
 
 Every worker counts what it processed, what failed and what it dead-lettered, and reports its
 consumer lag; ``/healthz`` answers 200 while the worker loop is alive and its last cycle was
-recent, 503 otherwise (so orchestrators restart a wedged worker).
+recent, 503 otherwise (so orchestrators restart a wedged worker). A stage may serve more on the
+same port (:meth:`WorkerMetrics.add_route`: the alert worker's chart links).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -33,7 +35,13 @@ class WorkerMetrics:
                                 registry=self.registry)
         self.stalled_seconds = 120.0
         self.extra_health: dict[str, Any] = {}
+        # path prefix -> handler(request target) -> (status, content type, body, extra headers)
+        self.routes: dict[str, Callable[[str], tuple[int, str, bytes, dict[str, str]]]] = {}
         self._server: ThreadingHTTPServer | None = None
+
+    def add_route(self, prefix: str, handler: Callable[[str], tuple[int, str, bytes, dict[str, str]]]) -> None:
+        """Serve GET requests under ``prefix`` with ``handler`` (from its own threads: make it thread-safe)."""
+        self.routes[prefix] = handler
 
     def heartbeat(self) -> None:
         self.last_cycle.set(time.time())
@@ -51,7 +59,11 @@ class WorkerMetrics:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path.startswith("/metrics"):
+                headers: dict[str, str] = {}
+                route = next((h for p, h in metrics.routes.items() if self.path.startswith(p)), None)
+                if route is not None:
+                    code, ctype, body, headers = route(self.path)
+                elif self.path.startswith("/metrics"):
                     body, ctype, code = generate_latest(metrics.registry), CONTENT_TYPE_LATEST, 200
                 elif self.path.startswith("/healthz"):
                     ok, info = metrics.health()
@@ -59,6 +71,8 @@ class WorkerMetrics:
                 else:
                     body, ctype, code = b"not found\n", "text/plain", 404
                 self.send_response(code)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

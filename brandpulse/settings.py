@@ -193,6 +193,14 @@ class AlertSettings(_Section):
     )
     console: bool = Field(True, description="print alerts to standard output")
     kibana_url: str | None = Field(None, description="base URL for the Kibana link in each alert")
+    chart_url: str | None = Field(
+        None, description="public base URL of the alert worker's HTTP port: Slack, Teams and webhooks get a signed "
+                          "link to each alert's chart (alerts/CHANNELS.md); unset: only email carries the chart"
+    )
+    chart_secret: dict[str, str] | None = Field(
+        None, description="HMAC key of the chart links, {env: VAR} or {file: path}; required with chart_url"
+    )
+    chart_link_hours: float = Field(168.0, gt=0, description="how long a chart link stays valid")
     channels: tuple[dict[str, Any], ...] = Field((), description="Slack, Teams, webhook, email (alerts/CHANNELS.md)")
     routes: tuple[dict[str, Any], ...] = Field((), description="which alerts go to which channels")
     digest: Literal["none", "hourly", "daily"] = Field("none", description="send a summary of each closed hour or UTC day")

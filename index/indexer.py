@@ -27,7 +27,14 @@ from pydantic import ValidationError
 from brandpulse.errors import Rejected, UnreadableAlert
 from brandpulse.esclient import alerts_index
 from brandpulse.loop import Failure, RetryLater, StageResult
-from brandpulse.schema import MAX_RECORD_BYTES, SCHEMA_VERSION, Mention, SchemaError
+from brandpulse.schema import (
+    ALERT_SCHEMA_VERSION,
+    MAX_RECORD_BYTES,
+    SCHEMA_VERSION,
+    AlertRecord,
+    Mention,
+    SchemaError,
+)
 from brandpulse.settings import IndexSettings
 from index.templates import BrandGroups, document_json, mention_index
 
@@ -215,17 +222,33 @@ class BulkIndexer:
         raise RetryLater(f"{len(pending)} documents still refused (429/5xx) after {self.attempts} attempts")
 
 
+class NewerAlertVersion(UnreadableAlert):
+    """An alert record written by a newer alert worker than this indexer understands; dead-lettered
+    under its own error class so that, after an upgrade, exactly these can be replayed."""
+
+
 def alert_action(raw: bytes, prefix: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """An alert event becomes one document per (alert, event, size): re-raising the same alert after
-    a restart overwrites it, while an alert that grows is recorded as a new point on its timeline."""
+    a restart overwrites it, while an alert that grows is recorded as a new point on its timeline.
+
+    The record is read as a ``brandpulse.schema.AlertRecord`` (version 1 dicts from before are
+    upgraded) and written in its current form; one that is not an alert record is an
+    :class:`UnreadableAlert` with the reason, one from a newer worker a :class:`NewerAlertVersion`."""
     try:
-        alert = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UnreadableAlert(f"alert record is not JSON: {exc}") from exc
-    if not isinstance(alert, dict) or not alert.get("alert_id") or not alert.get("event"):
-        raise UnreadableAlert("alert record lacks alert_id or event")
-    if "seq" in alert:  # spike detector: (alert_id, seq) is unique per lifecycle event
-        doc_id = f"{alert['alert_id']}-{alert['seq']}"
+        alert = AlertRecord.from_bytes(raw)
+    except SchemaError as exc:
+        try:
+            version = json.loads(raw).get("schema_version")
+        except (ValueError, AttributeError):  # not JSON, or not an object: the original reason stands
+            version = None
+        if isinstance(version, int) and not isinstance(version, bool) and version > ALERT_SCHEMA_VERSION:
+            raise NewerAlertVersion(
+                f"alert schema_version {version} is newer than this indexer understands ({ALERT_SCHEMA_VERSION}): "
+                "upgrade the indexer, then replay the dead letters "
+                "(brandpulse deadletter replay --stage index --error-class NewerAlertVersion)") from exc
+        raise UnreadableAlert(f"not an alert record: {exc.reason}") from exc
+    if alert.seq is not None:  # spike detector: (alert_id, seq) is unique per lifecycle event
+        doc_id = f"{alert.alert_id}-{alert.seq}"
     else:
-        doc_id = f"{alert['alert_id']}-{alert['event']}-{alert.get('observed_negative', 0)}"
-    return {"_index": alerts_index(prefix), "_id": doc_id}, alert
+        doc_id = f"{alert.alert_id}-{alert.event}-{alert.observed_negative}"
+    return {"_index": alerts_index(prefix), "_id": doc_id}, alert.to_dict()

@@ -34,7 +34,9 @@ from .base import (
     ChannelConfigError,
     ChannelOptions,
     DeliveryError,
+    Record,
     SecretRef,
+    ThreadedChannel,
     idempotency_key,
 )
 from .console import ConsoleChannel
@@ -45,6 +47,7 @@ from .delivery import (
     Dispatcher,
     InMemoryDeliveryLog,
     state_store_hooks,
+    state_store_thread_hooks,
 )
 from .email import EmailChannel
 from .routing import Route, route
@@ -66,14 +69,17 @@ __all__ = [
     "DeliveryResult",
     "Dispatcher",
     "InMemoryDeliveryLog",
+    "Record",
     "Route",
     "SecretRef",
+    "ThreadedChannel",
     "build_channel",
     "build_dispatcher",
     "check_channels",
     "idempotency_key",
     "route",
     "state_store_hooks",
+    "state_store_thread_hooks",
     "validate_channel_options",
     "verify_signature",
 ]

@@ -1,7 +1,7 @@
 """The channel contract and the helpers every channel shares.
 
-A channel turns one alert record (``alerts.worker.alert_record``: a JSON-ready dict) into one
-message on one destination. It does exactly one attempt per ``send``: retries, backoff,
+A channel turns one record (a ``brandpulse.schema.AlertRecord``, built by ``alerts/record.py``, or
+a ``DigestRecord``) into one message on one destination. It does exactly one attempt per ``send``: retries, backoff,
 idempotency and isolation belong to :class:`alerts.channels.delivery.Dispatcher`, so that every
 channel gets the same, tested behaviour. A channel says how a failure should be treated by
 raising :class:`DeliveryError` with ``retryable`` and, when the destination told us, ``retry_after``.
@@ -13,7 +13,7 @@ import hashlib
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -23,6 +23,15 @@ import requests
 from pydantic import SecretStr
 
 from brandpulse.plugins import OptionError, PluginOptions, SecretRef
+from brandpulse.schema import (
+    ALERT_EVENTS,
+    ALERT_SEVERITIES,
+    AlertNewTerm,
+    AlertRecord,
+    AlertSample,
+    AlertStory,
+    DigestRecord,
+)
 from brandpulse.text import http_url
 from brandpulse.timeparse import parse_retry_after
 
@@ -34,12 +43,17 @@ __all__ = [
     "ChannelConfigError",
     "ChannelOptions",
     "DeliveryError",
+    "Record",
     "SecretRef",
+    "ThreadedChannel",
     "idempotency_key",
 ]
 
-SEVERITIES = ("low", "medium", "high", "critical")
-EVENTS = ("opened", "updated", "resolved")
+# The core's lists (brandpulse/schema.py): what an alert event can carry and route on.
+SEVERITIES = ALERT_SEVERITIES
+EVENTS = ALERT_EVENTS
+
+Record = AlertRecord | DigestRecord
 
 USER_AGENT = "BrandPulse-Alerts/0.1 (+https://github.com/brandpulse)"
 # Bytes of an error response we keep for the log line: enough to read Slack's "invalid_blocks",
@@ -77,7 +91,16 @@ class Channel(Protocol):
     @property
     def kind(self) -> str: ...  # a property so a ClassVar on the implementing class satisfies it
 
-    def send(self, alert: dict[str, Any]) -> None: ...
+    def send(self, alert: Record) -> None: ...
+
+
+@runtime_checkable
+class ThreadedChannel(Channel, Protocol):
+    """A channel whose destination threads messages (Slack with a bot token): the dispatcher passes
+    the thread of the alert's first message (from the delivery log), and keeps the reference the
+    first message returns."""
+
+    def send_in_thread(self, alert: AlertRecord, thread: str | None) -> str | None: ...
 
 
 class ChannelOptions(PluginOptions):
@@ -103,7 +126,7 @@ class ChannelBase:
         self.base_dir = base_dir
         self.clock = clock or time.time
 
-    def send(self, alert: dict[str, Any]) -> None:
+    def send(self, alert: Record) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -123,20 +146,16 @@ def resolve_secret(ref: SecretRef, base_dir: Path, key: str) -> SecretStr:
 # --- idempotency -------------------------------------------------------------------------------
 
 
-def idempotency_key(alert: Mapping[str, Any]) -> str:
-    """Identity of one *message-worthy* state of an alert.
+def idempotency_key(record: Record | Mapping[str, Any]) -> str:
+    """Identity of one *message-worthy* state of an alert (or of a digest): the record's own key.
 
-    ``alert_id:event:observed_negative``: the same episode re-emitted after a crash/replay maps to
-    the same key (sent once), while an ``updated`` event with new numbers is a new message. A
-    record may carry its own ``idempotency_key`` (e.g. built from the detector's ``seq``).
+    An alert's is ``alert_id:seq`` (older records: ``alert_id:event:observed_negative``): the same
+    event re-emitted after a crash/replay maps to the same key (sent once), while an ``updated``
+    event is a new message. A mapping is read as an alert record first (ValueError if it is not one).
     """
-    own = alert.get("idempotency_key")
-    if isinstance(own, str) and own:
-        return own
-    try:
-        return f"{alert['alert_id']}:{alert['event']}:{alert['observed_negative']}"
-    except KeyError as exc:
-        raise ValueError(f"alert record has no {exc.args[0]!r}; cannot derive an idempotency key") from None
+    if isinstance(record, Mapping):
+        record = AlertRecord.from_dict(dict(record))
+    return record.idempotency_key
 
 
 def key_digest(key: str, length: int = 32) -> str:
@@ -158,19 +177,19 @@ def severity_rank(severity: Any) -> int:
         return len(SEVERITIES)
 
 
-def severity_label(alert: Mapping[str, Any]) -> str:
-    return "RESOLVED" if alert.get("event") == "resolved" else str(alert.get("severity") or "?").upper()
+def severity_label(alert: AlertRecord) -> str:
+    return "RESOLVED" if alert.event == "resolved" else alert.severity.upper()
 
 
-def status_emoji(alert: Mapping[str, Any]) -> str:
-    if alert.get("event") == "resolved":
+def status_emoji(alert: AlertRecord) -> str:
+    if alert.event == "resolved":
         return RESOLVED_EMOJI
-    return SEVERITY_EMOJI.get(str(alert.get("severity")).lower(), "⚠️")
+    return SEVERITY_EMOJI.get(alert.severity.lower(), "⚠️")
 
 
-def event_phrase(alert: Mapping[str, Any]) -> str:
+def event_phrase(alert: AlertRecord) -> str:
     return {"opened": "negative spike", "updated": "negative spike (update)",
-            "resolved": "negative spike resolved"}.get(str(alert.get("event")), "negative spike")
+            "resolved": "negative spike resolved"}.get(alert.event, "negative spike")
 
 
 def one_line(text: Any) -> str:
@@ -198,14 +217,10 @@ def fmt_number(value: Any) -> str:
     return f"{x:,.0f}" if abs(x) >= 10 else f"{x:.1f}"
 
 
-def fmt_share(value: Any) -> str | None:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
+def fmt_share(value: float | None) -> str | None:
+    if value is None or not math.isfinite(value):
         return None
-    if not math.isfinite(x):
-        return None
-    return f"{x * 100:.0f}%"
+    return f"{value * 100:.0f}%"
 
 
 def parse_iso(value: Any) -> datetime | None:
@@ -220,42 +235,38 @@ def parse_iso(value: Any) -> datetime | None:
     return dt.astimezone(UTC)
 
 
-def fmt_window(alert: Mapping[str, Any]) -> str:
+def fmt_window(alert: AlertRecord) -> str:
     """``2026-03-01 12:00–12:10 UTC`` (date repeated only when the window crosses midnight)."""
-    start, end = parse_iso(alert.get("window_start")), parse_iso(alert.get("window_end"))
-    if start is None or end is None:
-        return f"{alert.get('window_start', '?')} – {alert.get('window_end', '?')}"
+    start, end = alert.window_start.astimezone(UTC), alert.window_end.astimezone(UTC)
     if start.date() == end.date():
         return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC"
     return f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC"
 
 
-def window_minutes(alert: Mapping[str, Any]) -> int | None:
-    start, end = parse_iso(alert.get("window_start")), parse_iso(alert.get("window_end"))
-    if start is None or end is None or end <= start:
+def window_minutes(alert: AlertRecord) -> int | None:
+    if alert.window_end <= alert.window_start:
         return None
-    return max(1, round((end - start).total_seconds() / 60))
+    return max(1, round((alert.window_end - alert.window_start).total_seconds() / 60))
 
 
-def counts_line(alert: Mapping[str, Any]) -> str:
+def counts_line(alert: AlertRecord) -> str:
     """``43 negative mentions in 10 min (expected ~12) · negative share 61% (usual 18%)``."""
     minutes = window_minutes(alert)
-    parts = [f"{fmt_number(alert.get('observed_negative'))} negative mentions"
+    parts = [f"{fmt_number(alert.observed_negative)} negative mentions"
              + (f" in {minutes} min" if minutes else "")
-             + f" (expected ~{fmt_number(alert.get('expected_negative'))})"]
-    share, usual = fmt_share(alert.get("negative_share")), fmt_share(alert.get("expected_share"))
+             + f" (expected ~{fmt_number(alert.expected_negative)})"]
+    share, usual = fmt_share(alert.negative_share), fmt_share(alert.expected_share)
     if share is not None:
         parts.append(f"negative share {share}" + (f" (usual {usual})" if usual is not None and
-                                                  alert.get("expected_share") else ""))
-    if alert.get("observed_total") is not None:
-        parts.append(f"{fmt_number(alert.get('observed_total'))} mentions in total")
+                                                  alert.expected_share else ""))
+    if alert.observed_total is not None:
+        parts.append(f"{fmt_number(alert.observed_total)} mentions in total")
     return " · ".join(parts)
 
 
-def top_mentions(alert: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
-    """The worker's samples are negative mentions only, already ordered by reach (followers)."""
-    raw = alert.get("top_mentions") or []
-    return [m for m in raw if isinstance(m, dict) and m.get("text")][:limit]
+def top_mentions(alert: AlertRecord, limit: int) -> list[AlertSample]:
+    """The worker's quoted negative mentions, already ordered by reach (followers)."""
+    return [m for m in alert.top_mentions if m.text][:limit]
 
 
 def safe_url(value: Any) -> str | None:
@@ -268,35 +279,75 @@ def safe_url(value: Any) -> str | None:
     return http_url(value)
 
 
-def author_label(mention: Mapping[str, Any]) -> str:
-    author = one_line(mention.get("author"))
+def author_label(mention: AlertSample) -> str:
+    author = one_line(mention.author)
     if not author:
         return "unknown author"
     return author if author.startswith("@") or " " in author else "@" + author
 
 
-def followers_label(mention: Mapping[str, Any]) -> str | None:
-    followers = mention.get("followers")
-    if not isinstance(followers, int) or isinstance(followers, bool):
+def followers_label(mention: AlertSample) -> str | None:
+    if mention.followers is None:
         return None
-    return f"{followers:,} follower" + ("" if followers == 1 else "s")
+    return f"{mention.followers:,} follower" + ("" if mention.followers == 1 else "s")
 
 
-def str_list(value: Any, limit: int = 5) -> list[str]:
-    if not isinstance(value, list | tuple):
+def str_list(values: Any, limit: int = 5) -> list[str]:
+    if not isinstance(values, list | tuple):
         return []
-    return [one_line(v) for v in value if one_line(v)][:limit]
+    return [one_line(v) for v in values if one_line(v)][:limit]
 
 
-def hashtags(alert: Mapping[str, Any]) -> list[str]:
-    return ["#" + h.lstrip("#") for h in str_list(alert.get("top_hashtags"))]
+def hashtags(alert: AlertRecord) -> list[str]:
+    return ["#" + h.lstrip("#") for h in str_list(alert.top_hashtags)]
 
 
-def languages(alert: Mapping[str, Any], limit: int = 5) -> list[str]:
-    langs = alert.get("languages")
-    if not isinstance(langs, dict):
-        return []
-    return [f"{one_line(code)} {fmt_number(n)}" for code, n in list(langs.items())[:limit]]
+def languages(alert: AlertRecord, limit: int = 5) -> list[str]:
+    return [f"{one_line(code)} {fmt_number(n)}" for code, n in list(alert.languages.items())[:limit]]
+
+
+def topics(alert: AlertRecord) -> list[tuple[str, list[str]]]:
+    """The titled lists every channel shows: hashtags, keywords, languages, places (non-empty only)."""
+    rows = (("Top hashtags", hashtags(alert)), ("Top keywords", str_list(alert.top_keywords)),
+            ("Languages", languages(alert)), ("Locations", str_list(alert.locations)))
+    return [(title, values) for title, values in rows if values]
+
+
+# --- stories and new terms (the same words in every channel) -----------------------------------
+
+TREND_ARROW = {"new": "★", "growing": "↑", "steady": "→", "fading": "↓"}
+NEW_TERM_LABEL = {"term": "", "hashtag": "", "handle": "", "place": "places ", "language": "lang "}
+
+
+TREND_MIN_SIZE = 3  # a trend compares the window's thirds: one or two mentions have none
+
+
+def story_summary(story: AlertStory) -> str:
+    """``×14 (12 negative) ↑ growing · 6 authors · reach 12,400 · en 10, es 4``."""
+    neg = f" ({story.negative} negative)" if story.negative else ""
+    trend = f" {TREND_ARROW[story.trend]} {story.trend}" if story.size >= TREND_MIN_SIZE else ""
+    langs = ", ".join(f"{one_line(k)} {v}" for k, v in list(story.languages.items())[:4])
+    return (f"×{story.size}{neg}{trend} · {story.authors} author"
+            + ("" if story.authors == 1 else "s") + f" · reach {story.reach:,}" + (f" · {langs}" if langs else ""))
+
+
+def story_lines(stories: Sequence[AlertStory], text_chars: int = 100, limit: int = 3) -> list[str]:
+    """One line per top story: its summary and its first post, clipped."""
+    return [f"{story_summary(s)}: “{clip(one_line(s.first.text), text_chars)}”" for s in stories[:limit]]
+
+
+def new_terms_line(terms: Sequence[AlertNewTerm], per_kind: int = 5) -> str:
+    """``#refund ×14 (z 5.9), delayed ×9 (z 3.5) · lang ur ×6``: by kind, best first."""
+    parts = []
+    for kind in ("term", "hashtag", "handle", "place", "language"):
+        items = [t for t in terms if t.kind == kind][:per_kind]
+        if items:
+            parts.append(NEW_TERM_LABEL[kind] + ", ".join(new_term_text(t) for t in items))
+    return " · ".join(parts)
+
+
+def new_term_text(term: AlertNewTerm) -> str:
+    return f"{one_line(term.term)} ×{term.count} (z {term.z:.1f})"
 
 
 # --- HTTP --------------------------------------------------------------------------------------
@@ -311,8 +362,8 @@ def new_session() -> requests.Session:
 
 
 def post(session: requests.Session, url: str, body: bytes, headers: Mapping[str, str], *,
-         timeout: float, now: Callable[[], float] = time.time) -> str:
-    """POST once; return the (truncated) response text or raise DeliveryError.
+         timeout: float, now: Callable[[], float] = time.time, max_body: int = MAX_ERROR_BODY) -> str:
+    """POST once; return the response text (its first ``max_body`` bytes) or raise DeliveryError.
 
     Error messages name the host only: webhook URLs *are* the credential for Slack and Teams, and
     requests' own exception text contains the full URL.
@@ -328,7 +379,7 @@ def post(session: requests.Session, url: str, body: bytes, headers: Mapping[str,
     except requests.RequestException as exc:
         raise DeliveryError(f"{type(exc).__name__} talking to {host}", retryable=False) from None
     try:
-        text = resp.raw.read(MAX_ERROR_BODY, decode_content=True).decode("utf-8", "replace")
+        text = resp.raw.read(max_body, decode_content=True).decode("utf-8", "replace")
     except Exception:  # the status line is what matters; a broken body must not hide it
         text = ""
     finally:

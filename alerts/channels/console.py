@@ -7,7 +7,9 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from .base import ChannelBase, ChannelOptions
+from brandpulse.schema import AlertRecord
+
+from .base import ChannelBase, ChannelOptions, Record, new_terms_line, story_lines
 from .digest import format_digest_console
 
 # Several console channels (or a console channel and the worker's own prints) may write at once;
@@ -28,8 +30,8 @@ class ConsoleChannel(ChannelBase):
         assert isinstance(options, ConsoleOptions)
         self.opts = options
 
-    def send(self, alert: dict[str, Any]) -> None:
-        self.write(format_digest_console(alert) if alert.get("event") == "digest" else format_console(alert))
+    def send(self, alert: Record) -> None:
+        self.write(format_console(alert) if isinstance(alert, AlertRecord) else format_digest_console(alert))
 
     def write(self, text: str) -> None:
         """Print already formatted text (a digest job's summary) as one contiguous block."""
@@ -39,25 +41,34 @@ class ConsoleChannel(ChannelBase):
             print(text, file=stream, flush=True)
 
 
-def format_console(alert: dict[str, Any]) -> str:
+def format_console(alert: AlertRecord) -> str:
+    reason = alert.reason if alert.reason.startswith(alert.brand) else f"{alert.brand}: {alert.reason}"
     lines = [
-        f"ALERT [{str(alert['severity']).upper()}] "
-        + (alert["reason"] if str(alert["reason"]).startswith(alert["brand"]) else f"{alert['brand']}: {alert['reason']}"),
-        f"  {alert['event']} · window {alert['window_start']} .. {alert['window_end']} · id {alert['alert_id']}",
-        f"  negatives {alert['observed_negative']} (expected {alert['expected_negative']:.1f}) · "
-        f"negative share {alert['negative_share']:.0%} (usual {alert.get('expected_share', 0):.0%})",
+        f"ALERT [{alert.severity.upper()}] {reason}",
+        f"  {alert.event} · window {alert.window_start.isoformat()} .. {alert.window_end.isoformat()}"
+        f" · id {alert.alert_id}",
+        f"  negatives {alert.observed_negative} (expected {alert.expected_negative:.1f}) · "
+        f"negative share {alert.negative_share:.0%} (usual {alert.expected_share or 0:.0%})",
     ]
-    if alert.get("top_hashtags"):
-        lines.append("  hashtags: " + " ".join("#" + h.lstrip("#") for h in alert["top_hashtags"]))
-    if alert.get("top_keywords"):
-        lines.append("  keywords: " + ", ".join(alert["top_keywords"]))
-    if alert.get("languages"):
-        lines.append("  languages: " + ", ".join(f"{k} {v}" for k, v in alert["languages"].items()))
-    if alert.get("locations"):
-        lines.append("  places: " + ", ".join(alert["locations"]))
-    for m in alert.get("top_mentions", [])[:3]:
-        who = f"@{m['author']}" if m.get("author") else "?"
-        lines.append(f"  - {who} ({m.get('followers') or 0} followers): {m['text'][:140]!s}  {m.get('url') or ''}")
-    if alert.get("kibana_url"):
-        lines.append(f"  kibana: {alert['kibana_url']}")
+    if alert.stories:
+        lines.append(f"  stories ({len(alert.stories)} biggest by negative mentions):")
+        lines.extend(f"    {line}" for line in story_lines(alert.stories, text_chars=120, limit=5))
+    new = new_terms_line(alert.new_terms)
+    if new:
+        lines.append(f"  new: {new}")
+    if alert.top_hashtags:
+        lines.append("  hashtags: " + " ".join("#" + h.lstrip("#") for h in alert.top_hashtags))
+    if alert.top_keywords:
+        lines.append("  keywords: " + ", ".join(alert.top_keywords))
+    if alert.languages:
+        lines.append("  languages: " + ", ".join(f"{k} {v}" for k, v in alert.languages.items()))
+    if alert.locations:
+        lines.append("  places: " + ", ".join(alert.locations))
+    for m in alert.top_mentions[:3]:
+        who = f"@{m.author}" if m.author else "?"
+        lines.append(f"  - {who} ({m.followers or 0} followers): {m.text[:140]!s}  {m.url or ''}")
+    if alert.chart_url:
+        lines.append(f"  chart: {alert.chart_url}")
+    if alert.kibana_url:
+        lines.append(f"  kibana: {alert.kibana_url}")
     return "\n".join(lines)

@@ -11,11 +11,15 @@ backs them with the compacted state topic, see :func:`state_store_hooks`), so a 
 worker that re-raises the same alert sends nothing twice. The window left is a crash between the
 destination accepting a message and the mark being persisted: that message is sent again after
 the restart (at-least-once); ``Idempotency-Key`` / ``Message-ID`` let receivers drop it.
+
+Threads: a channel that can reply in a thread (a :class:`~alerts.channels.base.ThreadedChannel`,
+Slack with a bot token) gets the thread of the alert's first message from the delivery log, which
+keeps the reference that first message returned (persisted like the marks,
+:func:`state_store_thread_hooks`), so every update of one alert lands in one conversation.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import queue
 import random
@@ -26,7 +30,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .base import Channel, DeliveryError, idempotency_key
+from brandpulse.schema import AlertRecord
+
+from .base import Channel, DeliveryError, Record, ThreadedChannel, idempotency_key
 from .routing import Route, route
 
 log = logging.getLogger(__name__)
@@ -38,6 +44,7 @@ __all__ = [
     "Dispatcher",
     "InMemoryDeliveryLog",
     "state_store_hooks",
+    "state_store_thread_hooks",
 ]
 
 
@@ -79,7 +86,8 @@ class Backoff:
 
 
 class DeliveryLog(Protocol):
-    """Which (channel, key) pairs were delivered. Called from several threads."""
+    """Which (channel, key) pairs were delivered, and each alert's thread per channel. Called from
+    several threads."""
 
     def load(self) -> None: ...
 
@@ -87,32 +95,59 @@ class DeliveryLog(Protocol):
 
     def mark_delivered(self, channel: str, key: str) -> None: ...
 
+    def thread(self, channel: str, alert_id: str) -> str | None: ...
+
+    def keep_thread(self, channel: str, alert_id: str, ref: str) -> None: ...
+
+
+ThreadLoader = Callable[[], Iterable[tuple[str, str, str]]]
+
 
 class InMemoryDeliveryLog:
-    """A bounded in-memory log, optionally backed by durable storage through two callables.
+    """A bounded in-memory log, optionally backed by durable storage through callables.
 
     ``loader()`` returns the (channel, key) pairs already delivered (read at :meth:`load`, which
     the Dispatcher calls when it is built); ``persist(channel, key)`` stores one new pair and
     should raise if it could not. A persist failure is logged, not fatal: the alert *was*
-    delivered, and the worst outcome is one duplicate after a restart.
+    delivered, and the worst outcome is one duplicate after a restart. ``threads`` is the same pair
+    for threads: a loader of (channel, alert_id, ref) and a persist(channel, alert_id, ref).
     """
 
     def __init__(self, loader: Callable[[], Iterable[tuple[str, str]]] | None = None,
-                 persist: Callable[[str, str], None] | None = None, *, max_entries: int = 100_000) -> None:
+                 persist: Callable[[str, str], None] | None = None, *, max_entries: int = 100_000,
+                 threads: tuple[ThreadLoader, Callable[[str, str, str], None]] | None = None) -> None:
         self._loader = loader
         self._persist = persist
+        self._threads_io = threads
         self.max_entries = max_entries
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._threads: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._lock = threading.Lock()
 
     def load(self) -> None:
-        if self._loader is None:
-            return
-        pairs = list(self._loader())
+        pairs = list(self._loader()) if self._loader is not None else []
+        threads = list(self._threads_io[0]()) if self._threads_io is not None else []
         with self._lock:
             for channel, key in pairs:
                 self._seen[(channel, key)] = None
+            for channel, alert_id, ref in threads:
+                self._threads[(channel, alert_id)] = ref
             self._trim()
+
+    def thread(self, channel: str, alert_id: str) -> str | None:
+        with self._lock:
+            return self._threads.get((channel, alert_id))
+
+    def keep_thread(self, channel: str, alert_id: str, ref: str) -> None:
+        with self._lock:
+            self._threads[(channel, alert_id)] = ref
+            self._trim()
+        if self._threads_io is not None:
+            try:
+                self._threads_io[1](channel, alert_id, ref)
+            except Exception:
+                log.exception("could not persist an alert's thread; its updates after a restart start a new one",
+                              extra={"channel": channel, "alert_id": alert_id})
 
     def is_delivered(self, channel: str, key: str) -> bool:
         with self._lock:
@@ -137,6 +172,8 @@ class InMemoryDeliveryLog:
         # Oldest first: alerts old enough to fall out will not be re-raised by a replay.
         while len(self._seen) > self.max_entries:
             self._seen.popitem(last=False)
+        while len(self._threads) > self.max_entries:
+            self._threads.popitem(last=False)
 
 
 class KeyValueStore(Protocol):
@@ -177,6 +214,32 @@ def state_store_hooks(store: KeyValueStore, *, prefix: str = "alerts-delivered/"
     return loader, persist
 
 
+def state_store_thread_hooks(store: KeyValueStore, *, prefix: str = "alerts-threads/",
+                             ttl_seconds: float | None = 30 * 86400, clock: Callable[[], float] = time.time,
+                             ) -> tuple[ThreadLoader, Callable[[str, str, str], None]]:
+    """``threads=`` for :class:`InMemoryDeliveryLog`: ``<prefix><channel>/<alert_id>`` →
+    ``{"ref": ..., "at": epoch}``, expired and tombstoned like :func:`state_store_hooks`."""
+
+    def loader() -> list[tuple[str, str, str]]:
+        now = clock()
+        out = []
+        for k, v in store.load(prefix).items():
+            channel, sep, alert_id = k[len(prefix):].partition("/")
+            if not sep or not alert_id or not isinstance(v, dict) or not isinstance(v.get("ref"), str):
+                continue
+            at = v.get("at")
+            if ttl_seconds is not None and isinstance(at, int | float) and now - at > ttl_seconds:
+                store.put(k, None, flush=False)
+                continue
+            out.append((channel, alert_id, v["ref"]))
+        return out
+
+    def persist(channel: str, alert_id: str, ref: str) -> None:
+        store.put(f"{prefix}{channel}/{alert_id}", {"ref": ref, "at": clock()})
+
+    return loader, persist
+
+
 # --- dispatcher -----------------------------------------------------------------------------------
 
 
@@ -196,9 +259,13 @@ class DeliveryResult:
 
 @dataclass
 class _Job:
-    alert: dict[str, Any]
+    alert: Record
     key: str
     queued_at: float
+
+
+def _record_id(record: Record) -> str:
+    return record.alert_id if isinstance(record, AlertRecord) else record.idempotency_key
 
 
 _STOP = object()
@@ -256,35 +323,33 @@ class Dispatcher:
             t.start()
 
     # -------- producer side (the alert worker's thread)
-    def dispatch(self, alert: dict[str, Any]) -> list[str]:
+    def dispatch(self, alert: AlertRecord) -> list[str]:
         """Queue ``alert`` for every routed channel that has not had it yet; return those channel names.
 
         Never blocks and never raises for a bad record or a full queue: those are logged and
         recorded as failed results, because alert detection must go on regardless. Raises
-        RuntimeError only when called after :meth:`close`.
+        RuntimeError only when called after :meth:`close`. The record is frozen, so the channel
+        threads that read it later see exactly what was dispatched.
         """
         if self._closed:
             raise RuntimeError("dispatcher is closed")
-        # Channel threads read the record later, concurrently; a private copy means the caller
-        # may reuse or mutate its dict without changing what was (about to be) sent.
-        alert = copy.deepcopy(alert)
         try:
-            key = idempotency_key(alert)
+            if not isinstance(alert, AlertRecord):  # a caller outside the type checker's reach
+                alert = AlertRecord.from_dict(alert)
             names = route(alert, self.routes)
         except Exception:
-            log.exception("cannot route alert record", extra={"alert_id": alert.get("alert_id")})
+            log.exception("cannot route alert record", extra={"alert_id": getattr(alert, "alert_id", None)})
             return []
-        return self._enqueue(alert, key, names)
+        return self._enqueue(alert, alert.idempotency_key, names)
 
-    def send_to(self, record: dict[str, Any], channels: Sequence[str]) -> list[str]:
+    def send_to(self, record: Record, channels: Sequence[str]) -> list[str]:
         """Queue ``record`` (a digest) for the named channels without routing; like :meth:`dispatch`,
         each (channel, idempotency key) is sent once per delivery log. Returns the channels queued."""
         if self._closed:
             raise RuntimeError("dispatcher is closed")
-        record = copy.deepcopy(record)
         return self._enqueue(record, idempotency_key(record), list(dict.fromkeys(channels)))
 
-    def _enqueue(self, alert: dict[str, Any], key: str, names: Sequence[str]) -> list[str]:
+    def _enqueue(self, alert: Record, key: str, names: Sequence[str]) -> list[str]:
         queued = []
         now = self.clock()
         for name in names:
@@ -302,7 +367,7 @@ class Dispatcher:
                     self._inflight.discard((name, key))
                     self._idle.notify_all()
                 log.error("alert channel queue is full; alert dropped for this channel",
-                          extra={"channel": name, "alert_id": alert.get("alert_id")})
+                          extra={"channel": name, "alert_id": _record_id(alert)})
                 self._record(name, _Job(alert, key, now), ok=False, attempts=0, error="queue full")
                 continue
             queued.append(name)
@@ -386,36 +451,47 @@ class Dispatcher:
                 return
             attempt += 1
             try:
-                ch.send(job.alert)
+                self._send(ch, job.alert)
             except DeliveryError as exc:
                 if not exc.retryable or attempt >= self.max_attempts:
                     why = "not retryable" if not exc.retryable else f"gave up after {attempt} attempts"
                     log.error("alert delivery failed (%s): %s", why, exc.message,
-                              extra={"channel": ch.name, "alert_id": job.alert.get("alert_id"),
+                              extra={"channel": ch.name, "alert_id": _record_id(job.alert),
                                      "idempotency_key": job.key, "attempts": attempt})
                     self._record(ch.name, job, ok=False, attempts=attempt, error=exc.message)
                     return
                 wait = self.backoff.delay(attempt, exc.retry_after, rng=self.rng)
                 log.warning("alert delivery attempt failed, retrying in %.1fs: %s", wait, exc.message,
-                            extra={"channel": ch.name, "alert_id": job.alert.get("alert_id"), "attempt": attempt})
+                            extra={"channel": ch.name, "alert_id": _record_id(job.alert), "attempt": attempt})
                 self.sleep(wait)
                 continue
             except Exception as exc:
                 # A bug or a record the renderer cannot handle: the same input fails the same way,
                 # so retrying would only delay the other alerts queued for this channel.
                 log.exception("alert channel crashed; not retrying",
-                              extra={"channel": ch.name, "alert_id": job.alert.get("alert_id")})
+                              extra={"channel": ch.name, "alert_id": _record_id(job.alert)})
                 self._record(ch.name, job, ok=False, attempts=attempt, error=f"{type(exc).__name__}: {exc}")
                 return
             self.delivery_log.mark_delivered(ch.name, job.key)
             self._record(ch.name, job, ok=True, attempts=attempt)
-            log.info("alert delivered", extra={"channel": ch.name, "alert_id": job.alert.get("alert_id"),
+            log.info("alert delivered", extra={"channel": ch.name, "alert_id": _record_id(job.alert),
                                                "attempts": attempt})
             return
 
+    def _send(self, ch: Channel, record: Record) -> None:
+        """One attempt; a threaded channel replies in the alert's thread and the first message's
+        reference is kept (only after it was delivered: a failed first message starts no thread)."""
+        if not (isinstance(record, AlertRecord) and isinstance(ch, ThreadedChannel)):
+            ch.send(record)
+            return
+        thread = self.delivery_log.thread(ch.name, record.alert_id)
+        ref = ch.send_in_thread(record, thread)
+        if thread is None and ref:
+            self.delivery_log.keep_thread(ch.name, record.alert_id, ref)
+
     def _record(self, channel: str, job: _Job, *, ok: bool, attempts: int, error: str | None = None) -> None:
-        result = DeliveryResult(channel=channel, key=job.key, alert_id=str(job.alert.get("alert_id")),
-                                event=str(job.alert.get("event")), ok=ok, attempts=attempts, error=error,
+        result = DeliveryResult(channel=channel, key=job.key, alert_id=_record_id(job.alert),
+                                event=job.alert.event, ok=ok, attempts=attempts, error=error,
                                 elapsed=max(0.0, self.clock() - job.queued_at))
         with self._lock:
             self._results.append(result)

@@ -1,9 +1,13 @@
 """Email over SMTP: STARTTLS (587), implicit TLS (465) or plain (25; local relays and tests).
 
-One message per alert event with a text and an HTML part. The ``Message-ID`` is derived from the
-idempotency key, so a message re-sent after a crash carries the same id and mail systems that
-dedupe on it show it once; ``References`` is derived from the alert id, so the opened, updated and
-resolved mails of one episode thread together. ``Auto-Submitted: auto-generated`` keeps vacation
+One message per alert event with a text and an HTML part; when the alert carries chart data, the
+HTML part is ``multipart/related`` with the chart as an inline PNG (``cid:``), so it shows without
+remote images being allowed. The ``Message-ID`` is derived from the idempotency key, so a message
+re-sent after a crash carries the same id and mail systems that dedupe on it show it once. Threads:
+the ``opened`` mail of an episode (``seq`` 0) is the thread's first message; every later mail of the
+episode answers it (``In-Reply-To`` its Message-ID, ``References`` the episode root and it), so
+mail clients show one conversation per incident. Records without ``seq`` (older ones) all point at
+an episode root derived from the alert id. ``Auto-Submitted: auto-generated`` keeps vacation
 responders from answering.
 
 SMTP replies decide retries: 4xx (and dropped connections, timeouts) are temporary, 5xx permanent.
@@ -25,11 +29,15 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from alerts.chartlinks import record_png
+from brandpulse.schema import AlertRecord
+
 from .base import (
     ChannelBase,
     ChannelConfigError,
     ChannelOptions,
     DeliveryError,
+    Record,
     SecretRef,
     author_label,
     clip,
@@ -37,23 +45,21 @@ from .base import (
     fmt_number,
     fmt_window,
     followers_label,
-    hashtags,
-    idempotency_key,
     key_digest,
-    languages,
+    new_term_text,
     one_line,
     resolve_secret,
     safe_url,
     severity_label,
     status_emoji,
-    str_list,
+    story_summary,
     top_mentions,
+    topics,
     window_minutes,
 )
 from .digest import email_html as email_digest_html
 from .digest import email_subject as email_digest_subject
 from .digest import email_text as email_digest_text
-from .digest import is_digest
 
 log = logging.getLogger(__name__)
 
@@ -104,97 +110,130 @@ class EmailOptions(ChannelOptions):
         return self
 
 
-def subject(alert: dict[str, Any], prefix: str = "[BrandPulse]") -> str:
+def subject(alert: AlertRecord, prefix: str = "[BrandPulse]") -> str:
     """``[BrandPulse][HIGH] Nimbus Air: 43 negative mentions in 10 min (expected ~12)``."""
-    brand = one_line(alert.get("brand")) or "?"
+    brand = one_line(alert.brand) or "?"
     label = severity_label(alert)
     minutes = window_minutes(alert)
-    n = fmt_number(alert.get("observed_negative"))
-    if alert.get("event") == "resolved":
+    n = fmt_number(alert.observed_negative)
+    if alert.event == "resolved":
         what = f"negative spike over (peak {n} negative mentions)"
     else:
         what = (f"{n} negative mentions" + (f" in {minutes} min" if minutes else "")
-                + f" (expected ~{fmt_number(alert.get('expected_negative'))})")
-        if alert.get("event") == "updated":
+                + f" (expected ~{fmt_number(alert.expected_negative)})")
+        if alert.event == "updated":
             what += " — update"
     return clip(one_line(f"{prefix}[{label}] {brand}: {what}"), 250)
 
 
-def _topics(alert: dict[str, Any]) -> list[tuple[str, str]]:
-    rows = []
-    for title, values in (("Top hashtags", hashtags(alert)), ("Top keywords", str_list(alert.get("top_keywords"))),
-                          ("Languages", languages(alert)), ("Locations", str_list(alert.get("locations")))):
-        if values:
-            rows.append((title, ", ".join(values)))
-    return rows
-
-
-def text_body(alert: dict[str, Any], max_mentions: int = 5) -> str:
+def text_body(alert: AlertRecord, max_mentions: int = 5, *, chart_inline: bool = False) -> str:
     lines = [
-        f"{status_emoji(alert)} {severity_label(alert)} · {one_line(alert.get('brand'))}",
+        f"{status_emoji(alert)} {severity_label(alert)} · {one_line(alert.brand)}",
         "",
-        one_line(alert.get("reason")),
+        one_line(alert.reason),
         counts_line(alert),
         f"Window: {fmt_window(alert)}",
-        f"Alert: {alert.get('alert_id', '?')} ({alert.get('event', '?')})",
+        f"Alert: {alert.alert_id} ({alert.event})",
     ]
-    kibana = safe_url(alert.get("kibana_url"))
+    kibana = safe_url(alert.kibana_url)
     if kibana:
         lines.append(f"Kibana: {kibana}")
-    topics = _topics(alert)
-    if topics:
+    chart = safe_url(alert.chart_url)
+    if chart:
+        lines.append(f"Chart: {chart}")
+    elif chart_inline:
+        lines.append("Chart: in the HTML version of this message")
+    if alert.stories:
+        lines += ["", "Stories (most negative mentions first):"]
+        for st in alert.stories:
+            lines.append(f"- {story_summary(st)}")
+            lines.append(f"  first: {author_label(st.first)}: {clip(one_line(st.first.text), MENTION_TEXT_MAX)}")
+            url = safe_url(st.first.url)
+            if url:
+                lines.append(f"  {url}")
+    if alert.new_terms:
+        lines += ["", "New against the usual talk:"]
+        lines.extend(f"- {kind}: {', '.join(items)}" for kind, items in _new_terms(alert))
+    rows = topics(alert)
+    if rows:
         lines.append("")
-        lines.extend(f"{t}: {v}" for t, v in topics)
+        lines.extend(f"{t}: {', '.join(v)}" for t, v in rows)
     mentions = top_mentions(alert, max_mentions)
     if mentions:
         lines += ["", "Top negative mentions (by reach):"]
         for m in mentions:
-            meta = " · ".join(x for x in (followers_label(m), one_line(m.get("lang")) or None) if x)
+            meta = " · ".join(x for x in (followers_label(m), one_line(m.lang) or None) if x)
             lines.append(f"- {author_label(m)}" + (f" ({meta})" if meta else ""))
-            lines.append(f"  {clip(one_line(m.get('text')), MENTION_TEXT_MAX)}")
-            url = safe_url(m.get("url"))
+            lines.append(f"  {clip(one_line(m.text), MENTION_TEXT_MAX)}")
+            url = safe_url(m.url)
             if url:
                 lines.append(f"  {url}")
     lines += ["", "-- ", "BrandPulse alerts"]
     return "\n".join(lines) + "\n"
 
 
-def html_body(alert: dict[str, Any], max_mentions: int = 5) -> str:
+NEW_TERM_TITLES = {"term": "terms", "hashtag": "hashtags", "handle": "handles", "place": "places",
+                   "language": "languages"}
+
+
+def _new_terms(alert: AlertRecord) -> list[tuple[str, list[str]]]:
+    out = []
+    for kind, title in NEW_TERM_TITLES.items():
+        items = [new_term_text(t) for t in alert.new_terms if t.kind == kind]
+        if items:
+            out.append((title, items))
+    return out
+
+
+def html_body(alert: AlertRecord, max_mentions: int = 5, *, chart_cid: str | None = None) -> str:
     e = html.escape
-    resolved = alert.get("event") == "resolved"
+    resolved = alert.event == "resolved"
     colour = "#2e7d32" if resolved else {"low": "#1565c0", "medium": "#f9a825", "high": "#ef6c00",
-                                         "critical": "#c62828"}.get(str(alert.get("severity")), "#c62828")
+                                         "critical": "#c62828"}.get(alert.severity, "#c62828")
     parts = [
         '<!DOCTYPE html><html><body style="font-family:Arial,Helvetica,sans-serif;color:#222">',
         f'<h2 style="margin:0 0 8px;color:{colour}">{e(status_emoji(alert))} {e(severity_label(alert))} · '
-        f"{e(one_line(alert.get('brand')))}</h2>",
-        f"<p style=\"margin:0 0 4px\"><strong>{e(one_line(alert.get('reason')))}</strong></p>",
+        f"{e(one_line(alert.brand))}</h2>",
+        f"<p style=\"margin:0 0 4px\"><strong>{e(one_line(alert.reason))}</strong></p>",
         f'<p style="margin:0 0 4px">{e(counts_line(alert))}</p>',
         f'<p style="margin:0 0 12px;color:#666">Window {e(fmt_window(alert))} · alert '
-        f"<code>{e(str(alert.get('alert_id', '?')))}</code> ({e(str(alert.get('event', '?')))})</p>",
+        f"<code>{e(alert.alert_id)}</code> ({e(alert.event)})</p>",
     ]
-    kibana = safe_url(alert.get("kibana_url"))
+    if chart_cid:
+        parts.append(f'<p><img src="cid:{e(chart_cid)}" width="480" height="200" '
+                     f'alt="negative and total mentions of the last hours against the expected band"></p>')
+    kibana = safe_url(alert.kibana_url)
     if kibana:
         parts.append(f'<p><a href="{e(kibana)}" style="background:{colour};color:#fff;padding:6px 12px;'
                      f'text-decoration:none;border-radius:4px">Open in Kibana</a></p>')
-    topics = _topics(alert)
-    if topics:
+    if alert.stories:
+        parts.append("<h3 style=\"margin:12px 0 4px\">Stories (most negative mentions first)</h3>")
+        for st in alert.stories:
+            url = safe_url(st.first.url)
+            who = e(author_label(st.first))
+            who = f'<a href="{e(url)}">{who}</a>' if url else who
+            parts.append(f'<div style="margin:0 0 10px"><div><strong>{e(story_summary(st))}</strong></div>'
+                         f"<div>first: {who}: {e(clip(one_line(st.first.text), MENTION_TEXT_MAX))}</div></div>")
+    new = _new_terms(alert)
+    rows = [(f"New {title}", ", ".join(items)) for title, items in new]
+    rows += [(t, ", ".join(v)) for t, v in topics(alert)]
+    if rows:
         parts.append('<table style="border-collapse:collapse;margin:0 0 12px">')
-        for t, v in topics:
+        for t, v in rows:
             parts.append(f'<tr><th style="text-align:left;padding:2px 12px 2px 0">{e(t)}</th><td>{e(v)}</td></tr>')
         parts.append("</table>")
     mentions = top_mentions(alert, max_mentions)
     if mentions:
         parts.append("<h3 style=\"margin:12px 0 4px\">Top negative mentions (by reach)</h3>")
         for m in mentions:
-            url = safe_url(m.get("url"))
+            url = safe_url(m.url)
             who = e(author_label(m))
             who = f'<a href="{e(url)}">{who}</a>' if url else who
-            meta = " · ".join(x for x in (followers_label(m), one_line(m.get("lang")) or None) if x)
+            meta = " · ".join(x for x in (followers_label(m), one_line(m.lang) or None) if x)
             parts.append(
                 f'<div style="margin:0 0 10px;padding-left:8px;border-left:3px solid {colour}">'
                 f"<div><strong>{who}</strong>{' · ' + e(meta) if meta else ''}</div>"
-                f"<div>{e(clip(one_line(m.get('text')), MENTION_TEXT_MAX))}</div></div>"
+                f"<div>{e(clip(one_line(m.text), MENTION_TEXT_MAX))}</div></div>"
             )
     parts.append('<p style="color:#999;font-size:12px">BrandPulse alerts</p></body></html>')
     return "\n".join(parts)
@@ -212,26 +251,51 @@ def _domain(sender: str) -> str:
     return addr.rsplit("@", 1)[1] if "@" in addr else "brandpulse.local"
 
 
-def build_message(alert: dict[str, Any], opts: EmailOptions, *, now: float) -> EmailMessage:
-    key = idempotency_key(alert)
+def message_id(key: str, domain: str) -> str:
+    return f"<{key_digest(key)}@{domain}>"
+
+
+def build_message(record: Record, opts: EmailOptions, *, now: float) -> EmailMessage:
+    key = record.idempotency_key
     domain = _domain(opts.sender)
     msg = EmailMessage(policy=_POLICY)
-    digest = is_digest(alert)
-    msg["Subject"] = email_digest_subject(alert, opts.subject_prefix) if digest else subject(alert, opts.subject_prefix)
     msg["From"] = opts.sender
     msg["To"] = ", ".join(opts.to)
     msg["Date"] = formatdate(now, usegmt=True)
-    msg["Message-ID"] = f"<{key_digest(key)}@{domain}>"
-    thread = f"<alert-{key_digest(str(alert.get('alert_id', key)), 24)}@{domain}>"
-    msg["References"] = thread
-    msg["In-Reply-To"] = thread
+    msg["Message-ID"] = message_id(key, domain)
     msg["Auto-Submitted"] = "auto-generated"
-    msg["X-BrandPulse-Alert-Id"] = one_line(alert.get("alert_id"))
-    msg["X-BrandPulse-Event"] = one_line(alert.get("event"))
-    msg["X-BrandPulse-Severity"] = one_line(alert.get("severity"))
+    if not isinstance(record, AlertRecord):
+        msg["Subject"] = email_digest_subject(record, opts.subject_prefix)
+        msg["X-BrandPulse-Event"] = record.event
+        msg["X-BrandPulse-Idempotency-Key"] = one_line(key)
+        msg.set_content(email_digest_text(record))
+        msg.add_alternative(email_digest_html(record), subtype="html")
+        return msg
+    alert = record
+    msg["Subject"] = subject(alert, opts.subject_prefix)
+    root = f"<alert-{key_digest(alert.alert_id, 24)}@{domain}>"
+    if alert.seq is None:  # an older record: every mail of the episode points at the root
+        msg["References"] = root
+        msg["In-Reply-To"] = root
+    elif alert.seq > 0:  # answers the episode's opened mail (seq 0), whose id it can derive
+        first = message_id(f"{alert.alert_id}:0", domain)
+        msg["In-Reply-To"] = first
+        msg["References"] = f"{root} {first}"
+    msg["X-BrandPulse-Alert-Id"] = one_line(alert.alert_id)
+    msg["X-BrandPulse-Event"] = alert.event
+    msg["X-BrandPulse-Severity"] = one_line(alert.severity)
     msg["X-BrandPulse-Idempotency-Key"] = one_line(key)
-    msg.set_content(email_digest_text(alert) if digest else text_body(alert, opts.max_mentions))
-    msg.add_alternative(email_digest_html(alert) if digest else html_body(alert, opts.max_mentions), subtype="html")
+    png = record_png(alert)
+    cid = f"chart-{key_digest(key, 16)}@{domain}" if png is not None else None
+    msg.set_content(text_body(alert, opts.max_mentions, chart_inline=png is not None))
+    msg.add_alternative(html_body(alert, opts.max_mentions, chart_cid=cid), subtype="html")
+    if png is not None and cid is not None:
+        # The HTML part becomes multipart/related: the image travels with it, shown without
+        # the reader allowing remote content.
+        html_part = list(msg.iter_parts())[1]
+        assert isinstance(html_part, EmailMessage)
+        html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", filename="chart.png",
+                              disposition="inline")
     return msg
 
 
@@ -258,7 +322,7 @@ class EmailChannel(ChannelBase):
             except (OSError, ssl.SSLError) as exc:
                 raise ChannelConfigError("ca_file", f"cannot load CA bundle {cafile}: {exc}") from exc
 
-    def send(self, alert: dict[str, Any]) -> None:
+    def send(self, alert: Record) -> None:
         msg = build_message(alert, self.opts, now=self.clock())
         recipients = [parseaddr(a)[1] for a in self.opts.to]
         sender = parseaddr(self.opts.sender)[1]

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .base import severity_rank
+from brandpulse.schema import AlertEventKind as EventKind
+from brandpulse.schema import AlertRecord
+from brandpulse.schema import AlertSeverity as Severity
 
-Severity = Literal["low", "medium", "high", "critical"]
-EventKind = Literal["opened", "updated", "resolved"]
+from .base import severity_rank
 
 
 class Route(BaseModel):
@@ -37,16 +38,16 @@ class Route(BaseModel):
             raise ValueError("brand names must not be empty")
         return v
 
-    def matches(self, alert: Mapping[str, Any]) -> bool:
-        if alert.get("event") not in self.events:
+    def matches(self, alert: AlertRecord) -> bool:
+        if alert.event not in self.events:
             return False
-        if severity_rank(alert.get("severity")) < severity_rank(self.min_severity):
+        if severity_rank(alert.severity) < severity_rank(self.min_severity):
             return False
-        brand = str(alert.get("brand") or "").casefold()
+        brand = alert.brand.casefold()
         return any(fnmatchcase(brand, pattern.casefold()) for pattern in self.brands)
 
 
-def route(alert: Mapping[str, Any], routes: Iterable[Route | Mapping[str, Any]]) -> list[str]:
+def route(alert: AlertRecord, routes: Iterable[Route | Mapping[str, Any]]) -> list[str]:
     """Channel names for ``alert``: the union over matching routes, first occurrence first."""
     out: dict[str, None] = {}
     for r in routes:

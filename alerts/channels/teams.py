@@ -8,6 +8,9 @@ body is checked too. The card uses schema 1.4, the highest version Workflows pos
 
 Text from the internet (mention bodies, authors, hashtags) goes into ``RichTextBlock``/``TextRun``,
 which Teams does not parse as Markdown: a post cannot inject links or formatting into the card.
+The card shows the window's stories and what is new in them, and the chart as an ``Image`` whose
+URL is the signed link the alert worker serves (``alerts.chart_url``; Teams fetches it). Incoming
+webhooks and Workflows cannot reply in a thread: each event is a new card.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from brandpulse.schema import AlertRecord
+
 from .base import (
     ChannelBase,
     ChannelOptions,
     DeliveryError,
+    Record,
     SecretRef,
     author_label,
     check_http_url,
@@ -32,20 +38,19 @@ from .base import (
     fmt_share,
     fmt_window,
     followers_label,
-    hashtags,
-    languages,
     new_session,
+    new_terms_line,
     one_line,
     post,
     resolve_secret,
     safe_url,
     severity_label,
     status_emoji,
-    str_list,
+    story_summary,
     top_mentions,
+    topics,
     wrapped_status,
 )
-from .digest import is_digest
 from .digest import teams_card as teams_digest_card
 
 CARD_VERSION = "1.4"
@@ -70,54 +75,68 @@ def _rich(*inlines: dict[str, Any], **props: Any) -> dict[str, Any]:
     return {"type": "RichTextBlock", "inlines": list(inlines), **props}
 
 
-def build_card(alert: dict[str, Any], *, max_mentions: int = 3) -> dict[str, Any]:
-    brand = one_line(alert.get("brand")) or "?"
+def build_card(alert: AlertRecord, *, max_mentions: int = 3) -> dict[str, Any]:
+    brand = one_line(alert.brand) or "?"
     label = severity_label(alert)
-    resolved = alert.get("event") == "resolved"
-    color = "Good" if resolved else _COLOR.get(str(alert.get("severity")).lower(), "Attention")
+    resolved = alert.event == "resolved"
+    color = "Good" if resolved else _COLOR.get(alert.severity.lower(), "Attention")
     title = f"{status_emoji(alert)} {label} · {brand} — {event_phrase(alert)}"
 
     facts = [
-        {"title": "Negative mentions", "value": f"{fmt_number(alert.get('observed_negative'))} "
-                                                 f"(expected ~{fmt_number(alert.get('expected_negative'))})"},
+        {"title": "Negative mentions", "value": f"{fmt_number(alert.observed_negative)} "
+                                                 f"(expected ~{fmt_number(alert.expected_negative)})"},
     ]
-    share, usual = fmt_share(alert.get("negative_share")), fmt_share(alert.get("expected_share"))
+    share, usual = fmt_share(alert.negative_share), fmt_share(alert.expected_share)
     if share is not None:
         facts.append({"title": "Negative share",
-                      "value": share + (f" (usual {usual})" if usual and alert.get("expected_share") else "")})
-    if alert.get("observed_total") is not None:
-        facts.append({"title": "All mentions", "value": fmt_number(alert.get("observed_total"))})
+                      "value": share + (f" (usual {usual})" if usual and alert.expected_share else "")})
+    if alert.observed_total is not None:
+        facts.append({"title": "All mentions", "value": fmt_number(alert.observed_total)})
     facts.append({"title": "Window", "value": fmt_window(alert)})
-    facts.append({"title": "Alert", "value": f"{alert.get('alert_id', '?')} ({alert.get('event', '?')})"})
+    facts.append({"title": "Alert", "value": f"{alert.alert_id} ({alert.event})"})
 
     body: list[dict[str, Any]] = [
         # A plain TextBlock for the title: it is our own text, and TextBlock supports size/colour.
         {"type": "TextBlock", "text": clip(title, 200), "size": "Large", "weight": "Bolder",
          "color": color, "wrap": True},
-        _rich(_run(one_line(alert.get("reason")), weight="Bolder")),
+        _rich(_run(one_line(alert.reason), weight="Bolder")),
         _rich(_run(counts_line(alert), isSubtle=True), spacing="None"),
         {"type": "FactSet", "facts": facts},
     ]
-    for label_, values in (("Top hashtags", hashtags(alert)), ("Top keywords", str_list(alert.get("top_keywords"))),
-                           ("Languages", languages(alert)), ("Locations", str_list(alert.get("locations")))):
-        if values:
-            body.append(_rich(_run(label_ + ": ", weight="Bolder"), _run(", ".join(values)), spacing="Small"))
+    chart = safe_url(alert.chart_url)
+    if chart:
+        body.append({"type": "Image", "url": chart, "altText": "negative and total mentions of the last hours "
+                     "against the expected band", "size": "Stretch"})
+    for label_, values in topics(alert):
+        body.append(_rich(_run(label_ + ": ", weight="Bolder"), _run(", ".join(values)), spacing="Small"))
+    if alert.stories:
+        body.append({"type": "TextBlock", "text": "Stories (most negative mentions first)", "weight": "Bolder",
+                     "separator": True, "spacing": "Medium", "wrap": True})
+    for st in alert.stories[:3]:
+        body.append({"type": "Container", "spacing": "Small", "items": [
+            _rich(_run(story_summary(st), weight="Bolder")),
+            _rich(_run(author_label(st.first) + ": ", isSubtle=True),
+                  _run(clip(one_line(st.first.text), MENTION_TEXT_MAX), italic=True), spacing="None"),
+        ]})
+    new = new_terms_line(alert.new_terms)
+    if new:
+        body.append(_rich(_run("New against the usual talk: ", weight="Bolder"), _run(new), spacing="Small"))
 
     mentions = top_mentions(alert, max_mentions)
     if mentions:
         body.append({"type": "TextBlock", "text": "Top negative mentions", "weight": "Bolder",
                      "separator": True, "spacing": "Medium", "wrap": True})
     for m in mentions:
-        url = safe_url(m.get("url"))
+        url = safe_url(m.url)
         who = _run(author_label(m), weight="Bolder")
         if url:
             who["selectAction"] = {"type": "Action.OpenUrl", "url": url, "title": "Open post"}
             who["color"] = "Accent"
-        meta = [x for x in (followers_label(m), one_line(m.get("lang")) or None) if x]
+        meta = [x for x in (followers_label(m), one_line(m.lang) or None) if x]
         head = [who] + ([_run(" · " + " · ".join(meta), isSubtle=True)] if meta else [])
         body.append({"type": "Container", "spacing": "Small", "items": [
             _rich(*head),
-            _rich(_run(clip(one_line(m.get("text")), MENTION_TEXT_MAX), italic=True), spacing="None"),
+            _rich(_run(clip(one_line(m.text), MENTION_TEXT_MAX), italic=True), spacing="None"),
         ]})
 
     card: dict[str, Any] = {
@@ -125,17 +144,17 @@ def build_card(alert: dict[str, Any], *, max_mentions: int = 3) -> dict[str, Any
         "type": "AdaptiveCard",
         "version": CARD_VERSION,
         "msteams": {"width": "Full"},
-        "fallbackText": clip(f"[{label}] {brand}: {one_line(alert.get('reason'))}", 500),
+        "fallbackText": clip(f"[{label}] {brand}: {one_line(alert.reason)}", 500),
         "body": body,
     }
-    kibana = safe_url(alert.get("kibana_url"))
+    kibana = safe_url(alert.kibana_url)
     if kibana:
         card["actions"] = [{"type": "Action.OpenUrl", "title": "Open in Kibana", "url": kibana}]
     return card
 
 
-def build_payload(alert: dict[str, Any], *, max_mentions: int = 3) -> dict[str, Any]:
-    card = teams_digest_card(alert) if is_digest(alert) else build_card(alert, max_mentions=max_mentions)
+def build_payload(alert: Record, *, max_mentions: int = 3) -> dict[str, Any]:
+    card = build_card(alert, max_mentions=max_mentions) if isinstance(alert, AlertRecord) else teams_digest_card(alert)
     return {
         "type": "message",
         "attachments": [{"contentType": CONTENT_TYPE, "contentUrl": None, "content": card}],
@@ -154,7 +173,7 @@ class TeamsChannel(ChannelBase):
         check_http_url(self._url.get_secret_value(), "webhook_url")
         self.session = kwargs.get("session") or new_session()
 
-    def send(self, alert: dict[str, Any]) -> None:
+    def send(self, alert: Record) -> None:
         body = json.dumps(build_payload(alert, max_mentions=self.opts.max_mentions),
                           ensure_ascii=False).encode("utf-8")
         text = post(self.session, self._url.get_secret_value(), body,

@@ -1,4 +1,6 @@
-"""Generic signed webhook: the alert record as JSON, for your own automation.
+"""Generic signed webhook: the alert record (``AlertRecord.to_dict()``, with its stories, new terms,
+chart data and, when ``alerts.chart_url`` is set, the signed ``chart_url``) as JSON, for your own
+automation.
 
 Request::
 
@@ -35,9 +37,9 @@ from brandpulse.signing import verify_signature as verify_signature
 from .base import (
     ChannelBase,
     ChannelOptions,
+    Record,
     SecretRef,
     check_http_url,
-    idempotency_key,
     new_session,
     post,
     resolve_secret,
@@ -100,12 +102,12 @@ class WebhookChannel(ChannelBase):
         }
         self.session = kwargs.get("session") or new_session()
 
-    def build_request(self, alert: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    def build_request(self, alert: Record) -> tuple[bytes, dict[str, str]]:
         """Body and headers of one attempt (exposed so tests can check the signing scheme)."""
-        key = idempotency_key(alert)
+        key = alert.idempotency_key
         now = self.clock()
         delivered_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
-        body = json.dumps({**alert, "delivered_at": delivered_at, "idempotency_key": key},
+        body = json.dumps({**alert.to_dict(), "delivered_at": delivered_at, "idempotency_key": key},
                           ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
         timestamp = str(int(now))
         headers = {k: v.get_secret_value() for k, v in self._headers.items()}
@@ -117,7 +119,7 @@ class WebhookChannel(ChannelBase):
         })
         return body, headers
 
-    def send(self, alert: dict[str, Any]) -> None:
+    def send(self, alert: Record) -> None:
         body, headers = self.build_request(alert)
         post(self.session, self._url.get_secret_value(), body, headers,
              timeout=self.opts.timeout_seconds, now=self.clock)

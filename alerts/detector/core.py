@@ -348,6 +348,13 @@ class NegativeSpikeDetector(Learning, Lifecycle):
         """``{key: alert_id}`` for every key with an open episode."""
         return {k: st.episode.alert_id for k, st in self._keys.items() if st.episode is not None}
 
+    def episode_start(self, key: str) -> datetime | None:
+        """Start of the bucket in which ``key``'s open alert opened, or None when it has none."""
+        st = self._keys.get(key)
+        if st is None or st.episode is None:
+            return None
+        return _dt(st.episode.start * self._b)
+
     def expectation(self, key: str, bucket_start: datetime) -> tuple[float, float, float]:
         """Current ``(expected_total, expected_negative, expected_share)`` of one whole bucket."""
         st = self._keys.get(key)
@@ -356,6 +363,19 @@ class NegativeSpikeDetector(Learning, Lifecycle):
         idx = math.floor(_ts(bucket_start, "bucket_start") / self._b)
         mu_t, mu_n, p0, *_ = self._expect(st, idx)
         return (mu_t, mu_n, p0)
+
+    def negative_dispersion(self, key: str, expected_negative: float) -> float:
+        """The over-dispersion ``alpha`` of ``key``'s negative count around ``expected_negative``
+        (variance ``m + alpha·m²``), as the count test in ``_evaluate`` takes it: the key's learned
+        dispersion shrunk to the preset's prior, more so for a small expectation. With
+        ``alerts.chart.count_band`` it gives the band of counts the detector calls ordinary."""
+        st = self._keys.get(key)
+        mu = max(expected_negative, 0.0)
+        kp = DISPERSION_PRIOR_BUCKETS * mu * mu
+        num, den = (st.disp_neg_num, st.disp_neg_den) if st is not None else (0.0, 0.0)
+        den += kp
+        alpha = (num + self._prior_disp * kp) / den if den > 1e-12 else self._prior_disp
+        return alpha if alpha > self._min_disp else self._min_disp
 
     # ------------------------------------------------------------------ state
 

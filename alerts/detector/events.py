@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
-EventKind = Literal["opened", "updated", "resolved"]
+# One list of severities and event kinds for the whole pipeline: the alert record's, in the core.
+from brandpulse.schema import SEVERITIES
+from brandpulse.schema import AlertEventKind as EventKind
 
-SEVERITIES: tuple[str, ...] = ("none", "low", "medium", "high", "critical")
+__all__ = ["SEVERITIES", "SEVERITY_RUNGS", "AlertEvent", "BucketResult", "EventKind", "severity_index"]
 
 # Severity rungs above "low": (extra surprise over the open threshold, minimum excess ratio).
 SEVERITY_RUNGS: tuple[tuple[float, float], ...] = ((3.0, 2.0), (6.0, 3.0), (10.0, 5.0))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,8 +88,57 @@ def test_demo_command_indexes_exactly_the_expected_mentions_and_alerts_on_the_bu
         assert int(hook.group(1)) == int(events.group(1)) == len(alerts) >= 1
         assert hook.group(2) == "0"
         assert "signature verified" in proc.stdout
+        check_alert_explains_itself(proc.stdout, alerts, int(events.group(1)))
     finally:
         _cleanup(s)
+
+
+def check_alert_explains_itself(stdout: str, alerts: list[dict[str, object]], events: int) -> None:
+    """The burst's alert shows its stories and what is new, on the console, in the summary and in
+    every email, and each email carries the chart: the PNG decoded from its MIME part and checked."""
+    from email import message_from_bytes, policy
+
+    from alerts.chart import BAND, HIGHLIGHT, NEG, PALETTE, TOTAL, layout_for
+    from alerts.chartlinks import chart_data
+    from brandpulse.schema import AlertRecord
+    from tests.unit.test_chart import decode_png
+
+    records = sorted((AlertRecord.from_dict(a) for a in alerts), key=lambda r: r.seq or 0)
+    opened = records[0]
+    assert opened.event == "opened" and opened.brand == EXPECTED["burst"]["brand"]
+    assert opened.stories and opened.stories[0].negative >= 1
+    assert any("#nimbusairfail" in t.term for t in opened.new_terms), opened.new_terms
+    assert opened.chart is not None and opened.chart.negative[-1] > opened.chart.expected_high[-1]
+    assert "  stories (" in stdout and "  new: " in stdout  # the console alert
+    summary = stdout[stdout.index("== Demo finished"):]
+    assert "       story ×" in summary and "       new: " in summary and "#nimbusairfail" in summary
+    mailbox = re.search(r"at the local mailbox +(\d+) +\(alert emails, (\d+) with the chart inline; in (\S+)\)", stdout)
+    assert mailbox, stdout[-3000:]
+    assert int(mailbox.group(1)) == int(mailbox.group(2)) == events
+    mails = sorted(Path(mailbox.group(3)).glob("*.eml"))
+    assert len(mails) == events
+    first = message_from_bytes(mails[0].read_bytes(), policy=policy.default)
+    assert EXPECTED["burst"]["brand"] in str(first["Subject"]) and first["X-BrandPulse-Event"] == "opened"
+    html = first.get_body(("html",))
+    assert html is not None and "Stories (most negative mentions first)" in html.get_content()
+    related = next(p for p in first.walk() if p.get_content_type() == "multipart/related")
+    image = next(p for p in related.walk() if p.get_content_type() == "image/png")
+    assert f'src="cid:{str(image["Content-ID"]).strip("<>")}"' in html.get_content()
+    png = image.get_payload(decode=True)
+    assert isinstance(png, bytes) and 500 < len(png) < 20_000
+    img = decode_png(png)
+    assert (img.width, img.height) == (480, 200)
+    colours = {c for row in img.rgb for c in row}
+    assert {PALETTE[NEG], PALETTE[TOTAL], PALETTE[BAND], PALETTE[HIGHLIGHT]} <= colours
+    # The last bucket (the burst) is drawn where the layout puts its count: the red line reaches it.
+    data = chart_data(opened.chart, (opened.window_start, opened.window_end), opened.brand)
+    lay = layout_for(data)
+    x, y = lay.x_mid(len(data.negative) - 1), lay.y_neg(data.negative[-1])
+    assert PALETTE[NEG] in {img.at(x, yy) for yy in (y - 1, y, y + 1)}
+    for later in mails[1:]:  # the alert's updates answer its first mail: one conversation
+        msg = message_from_bytes(later.read_bytes(), policy=policy.default)
+        assert msg["In-Reply-To"] == first["Message-ID"]
+    shutil.rmtree(mails[0].parent)  # this test's own mailbox (named by its unique index prefix)
 
 
 def test_killed_workers_restart_without_losing_or_duplicating(

@@ -63,7 +63,8 @@ def test_hourly_digest_is_delivered_once_per_channel_even_after_a_restart(
         at = (H + timedelta(minutes=minute)).isoformat()
         es.index(index=alerts_index(prefix), id=f"a1-{seq}", document={
             "alert_id": "a1", "event": event, "seq": seq, "key": "Acme", "brand": "Acme", "severity": "high",
-            "window_start": at, "window_end": at, "raised_at": at, "emitted_at": at, "observed_negative": 9})
+            "window_start": at, "window_end": at, "raised_at": at, "emitted_at": at, "observed_negative": 9,
+            "expected_negative": 1.5})
     es.indices.refresh(index=f"{prefix}-*")
 
     receiver = HttpReceiver()

@@ -1,5 +1,7 @@
 """From the real pipeline to every channel: enriched mentions on Kafka → the real alert worker
 process (``brandpulse alerts``) → Slack, Teams, a signed webhook and email, on local stand-ins.
+Each alert carries its new terms and its chart: inline in the email (the PNG decoded), and for the
+others a signed link that the worker's own HTTP port serves while it runs.
 
 Two brands with a day of normal history (default detector: balanced, one day of warm-up) each
 get a negative burst. The routes send every alert to Slack and the webhook, Acme's to Teams and
@@ -25,22 +27,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
+from alerts.chart import NEG, PALETTE
 from alerts.detector import NegativeSpikeDetector
 from alerts.worker import detector_config
 from brandpulse.kafkaio import client_kwargs, ensure_topics, make_producer
 from brandpulse.schema import Author, Enrichment, Language, Location, Mention, Sentiment
 from brandpulse.settings import Settings
+from tests.unit.test_chart import decode_png
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from receivers import HttpReceiver, Mail, Received, Reply, SmtpReceiver, signature_checker
+from receivers import HttpReceiver, Mail, Received, Reply, SmtpReceiver, closed_port, signature_checker
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "pipeline-channels-signing-secret"
+CHART_SECRET = "pipeline-channels-chart-secret"
 KIBANA = "http://kibana.example:5601"
 BRANDS = ("Acme", "Globex")
 ROUTES = [
@@ -150,16 +156,18 @@ def smtp() -> Iterator[SmtpReceiver]:
     r.close()
 
 
-def write_config(s: Settings, path: Path, http: HttpReceiver, smtp: SmtpReceiver) -> Path:
+def write_config(s: Settings, path: Path, http: HttpReceiver, smtp: SmtpReceiver, port: int) -> Path:
     data = {
         "kafka": {"bootstrap_servers": s.kafka.bootstrap_servers},
         "topics": s.topics.model_dump(),
-        "workers": s.workers.model_dump(),
+        "workers": {**s.workers.model_dump(), "alerts_metrics_port": port},
         "elasticsearch": {"url": s.elasticsearch.url, "index_prefix": s.elasticsearch.index_prefix},
         "brands": [{"name": b} for b in BRANDS],
         "alerts": {
             "console": False,
             "kibana_url": KIBANA,
+            "chart_url": f"http://127.0.0.1:{port}",
+            "chart_secret": {"env": "PIPE_CHART_SECRET"},
             "channels": [
                 {"name": "slack", "kind": "slack", "webhook_url": {"env": "PIPE_SLACK_URL"}},
                 {"name": "teams", "kind": "teams", "webhook_url": {"env": "PIPE_TEAMS_URL"}},
@@ -195,10 +203,11 @@ def test_pipeline_alerts_reach_every_channel_once_with_their_content(
     assert set(expected) == set(BRANDS), expected
     assert expected["Globex"] == "low", expected
 
-    config = write_config(s, tmp_path / "alerts.yaml", http, smtp)
+    port = closed_port()
+    config = write_config(s, tmp_path / "alerts.yaml", http, smtp, port)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRANDPULSE_") or k == "BRANDPULSE_STACK_DIR"}
     env.update({"PIPE_SLACK_URL": http.url("/slack"), "PIPE_TEAMS_URL": http.url("/teams"),
-                "PIPE_HOOK_SECRET": SECRET})
+                "PIPE_HOOK_SECRET": SECRET, "PIPE_CHART_SECRET": CHART_SECRET})
     exe = REPO / ".venv" / "bin" / "brandpulse"
     argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "app.cli"]
     log = tmp_path / "alerts.log"
@@ -222,6 +231,9 @@ def test_pipeline_alerts_reach_every_channel_once_with_their_content(
                    180, "the alerts on every channel", proc, log)
         time.sleep(5)  # anything sent twice, or to a channel its route excludes, arrives by now
         assert proc.poll() is None, log.read_text(errors="replace")[-4000:]
+        # The chart links the channels got are served by the running worker's HTTP port.
+        served = {d["brand"]: requests.get(d["chart_url"], timeout=10) for d in hook_docs()}
+        forged = requests.get(hook_docs()[0]["chart_url"].replace("&s=", "&s=0"), timeout=10)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -250,6 +262,16 @@ def test_pipeline_alerts_reach_every_channel_once_with_their_content(
         assert f"brand%3A%22{brand}%22" in d["kibana_url"] and d["window_start"] in d["kibana_url"]
     acme, globex = docs["Acme"], docs["Globex"]
     assert globex["severity"] == "low"
+    # --- what is new, and the chart: on the record, served signed by the worker, inline in the email
+    assert ("hashtag", "#acmefail") in {(t["kind"], t["term"]) for t in acme["new_terms"]}
+    assert acme["stories"] and acme["stories"][0]["negative"] >= 1
+    for brand, resp in served.items():
+        assert resp.status_code == 200 and resp.headers["Content-Type"] == "image/png", (brand, resp.text[:200])
+        img = decode_png(resp.content)
+        assert (img.width, img.height) == (480, 200) and PALETTE[NEG] in {c for row in img.rgb for c in row}
+    assert forged.status_code == 403
+    assert docs["Acme"]["chart_url"].startswith(f"http://127.0.0.1:{port}/charts/{acme['alert_id']}-0.png?c=")
+    assert acme["chart"]["negative"][-1] >= acme["observed_negative"] / 2
     top = acme["top_mentions"][0]
     assert (top["author"], top["followers"], top["url"]) == (CRITIC_HANDLE, CRITIC_FOLLOWERS, CRITIC_URL)
     assert acme["top_hashtags"][0] == "#acmefail" and "refund" in acme["top_keywords"]
@@ -274,6 +296,12 @@ def test_pipeline_alerts_reach_every_channel_once_with_their_content(
             assert needle in text, (channel, needle, text[:3000])
     assert "Globex" not in rendered["teams"] and "Globex" not in rendered["email"]
     assert "Globex" in slack["Globex"] and "#globexdown" in slack["Globex"]
+    for text in (slack["Acme"], rendered["teams"]):
+        assert acme["chart_url"] in text and "New against the usual talk" in text and "#acmefail ×" in text
+    assert "Stories (most negative mentions first)" in rendered["email"] and "#acmefail ×" in rendered["email"]
+    png = next(p for p in mail.message().walk() if p.get_content_type() == "image/png")
+    img = decode_png(png.get_payload(decode=True))
+    assert (img.width, img.height) == (480, 200)
 
     # --- the alerts topic holds the same alerts
     on_topic = [a for a in read_topic(s, s.topics.alerts) if a["event"] == "opened"]

@@ -30,10 +30,19 @@ from alerts.channels import (
     build_dispatcher,
     idempotency_key,
 )
+from brandpulse.schema import AlertRecord
 
 # The receivers sit beside this file; importing by path works whether or not tests/ is a package.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from receivers import HttpReceiver, Reply, SmtpReceiver, closed_port, self_signed_cert, signature_checker
+from receivers import (
+    HttpReceiver,
+    Received,
+    Reply,
+    SmtpReceiver,
+    closed_port,
+    self_signed_cert,
+    signature_checker,
+)
 
 SECRET = b"webhook-signing-secret"
 SLACK_PATH = "/services/T000/B000/slack-token-xyz"
@@ -41,7 +50,7 @@ TEAMS_LEGACY_FAILURE = ("Webhook message delivery failed with error: Microsoft T
                         "HTTP error {code} with ContextId tcid=0,server=x,cv=y")
 
 
-def alert(**overrides: Any) -> dict[str, Any]:
+def alert(**overrides: Any) -> AlertRecord:
     a: dict[str, Any] = {
         "alert_id": "5f0c1d2e3a4b5c6d7e8f9a0b", "event": "opened", "key": "Nimbus Air", "brand": "Nimbus Air",
         "severity": "high", "window_start": "2026-03-01T12:00:00+00:00", "window_end": "2026-03-01T12:10:00+00:00",
@@ -55,7 +64,7 @@ def alert(**overrides: Any) -> dict[str, Any]:
         "locations": ["Lisbon"], "kibana_url": "https://kibana.example/app/dashboards#/view/brandpulse",
     }
     a.update(overrides)
-    return a
+    return AlertRecord.from_dict(a)
 
 
 @pytest.fixture
@@ -111,6 +120,47 @@ def test_slack_429_with_retry_after_is_honoured_then_delivered(http: HttpReceive
     (result,) = d.results
     assert result.ok and result.attempts == 2
     d.close(1)
+
+
+def test_slack_bot_token_posts_updates_in_the_first_messages_thread(http: HttpReceiver, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = iter(range(1, 100))
+
+    def api(req: Received) -> Reply:
+        if req.headers.get("authorization") != "Bearer xoxb-integration":
+            return Reply(200, json.dumps({"ok": False, "error": "invalid_auth"}))
+        return Reply(200, json.dumps({"ok": True, "channel": "C42", "ts": f"1772366400.{next(answers):06d}",
+                                      "message": {"text": req.json()["text"]}}))
+
+    http.script("/api/chat.postMessage", api)
+    monkeypatch.setenv("SLACK_BOT", "xoxb-integration")
+    options = {"bot_token": {"env": "SLACK_BOT"}, "channel": "C42", "api_url": http.url("/api")}
+    threads = tmp_path / "threads.jsonl"
+
+    def thread_log() -> InMemoryDeliveryLog:  # threads persisted to a file, as the state topic would
+        def load() -> list[tuple[str, str, str]]:
+            rows = [json.loads(line) for line in threads.read_text().splitlines()] if threads.exists() else []
+            return [(r[0], r[1], r[2]) for r in rows]
+
+        def keep(channel: str, alert_id: str, ref: str) -> None:
+            with threads.open("a") as f:
+                f.write(json.dumps([channel, alert_id, ref]) + "\n")
+
+        return InMemoryDeliveryLog(threads=(load, keep))
+
+    d = Dispatcher([build_channel("slack", "slack", options)], [Route(channels=("slack",))], thread_log(), **fast())
+    d.dispatch(alert(seq=0))
+    d.dispatch(alert(event="updated", seq=1, observed_negative=60))
+    assert d.wait_idle(5)
+    d.close(1)
+    d2 = Dispatcher([build_channel("slack", "slack", options)], [Route(channels=("slack",))], thread_log(), **fast())
+    d2.dispatch(alert(event="resolved", seq=2))  # a restarted worker
+    assert d2.wait_idle(5)
+    d2.close(1)
+    first, update, resolved = (r.json() for r in http.hits("/api/chat.postMessage"))
+    assert first["channel"] == "C42" and "thread_ts" not in first
+    assert update["thread_ts"] == resolved["thread_ts"] == "1772366400.000001"
+    assert all(r.ok for r in d.results + d2.results)
 
 
 def test_http_failures_are_classified_and_never_reveal_the_webhook_url(http: HttpReceiver,
@@ -188,7 +238,7 @@ def test_webhook_signature_verifies_at_the_receiver_on_every_attempt(http: HttpR
     assert verified, "no request carried a valid signature"
     doc = verified[0].json()
     assert doc["idempotency_key"] == "5f0c1d2e3a4b5c6d7e8f9a0b:opened:43" and doc["top_mentions"][0]["text"].endswith("Ação já!")
-    assert {k: v for k, v in doc.items() if k not in ("delivered_at", "idempotency_key")} == alert()
+    assert AlertRecord.from_dict({k: v for k, v in doc.items() if k != "delivered_at"}) == alert()
     d.close(1)
 
 

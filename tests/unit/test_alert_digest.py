@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from alerts.channels import Dispatcher, InMemoryDeliveryLog, Route, build_channel
+from alerts.channels import Dispatcher, InMemoryDeliveryLog, Record, Route, build_channel
 from alerts.channels.digest import format_digest_console
 from alerts.channels.email import EmailOptions, build_message
 from alerts.channels.slack import build_payload as slack_payload
@@ -20,7 +20,9 @@ from alerts.digest import (
     alert_event,
     build_digest,
     closed_period,
+    fetch_period,
 )
+from brandpulse.schema import DigestBrand, DigestRecord
 
 H = datetime(2026, 3, 1, 11, 0, tzinfo=UTC)
 
@@ -47,7 +49,7 @@ def event(kind: str, alert_id: str, key: str, at: datetime, severity: str = "hig
                       reason="r", seq=seq, emitted_at=at)
 
 
-def sample() -> dict[str, Any]:
+def sample(groups: dict[str, list[str]] | None = None) -> DigestRecord:
     volumes = [BrandVolume("Globex", 50, 5), BrandVolume("Acme", 100, 20, ("refund", "delay"))]
     events = [
         event("opened", "a1", "Acme", H + timedelta(minutes=10), "medium", 12),
@@ -57,23 +59,79 @@ def sample() -> dict[str, Any]:
         event("opened", "x9", "Acme", H + timedelta(hours=1), "critical", 99),  # next period
         event("opened", "i1", "Initech", H + timedelta(minutes=59, seconds=59), "low", 5),
     ]
-    return build_digest("hourly", H, H + timedelta(hours=1), volumes, events)
+    return build_digest("hourly", H, H + timedelta(hours=1), volumes, events, groups)
 
 
 def test_build_digest_counts_per_brand_for_the_period_only() -> None:
     d = sample()
-    assert d["event"] == "digest" and d["idempotency_key"] == "digest:hourly:2026-03-01T11:00Z"
-    rows = {r["brand"]: r for r in d["brands"]}
+    assert d.event == "digest" and d.idempotency_key == "digest:hourly:2026-03-01T11:00Z"
+    rows = {r.brand: r for r in d.brands}
     acme = rows["Acme"]
-    assert (acme["volume"], acme["negative"], acme["negative_share"]) == (100, 20, 0.2)
-    assert acme["alerts_opened"] == 2 and acme["alert_ids"] == ["a1", "a2"]  # brand and brand|lang series
-    assert acme["worst_severity"] == "critical" and acme["peak_negative"] == 40  # x9 is in the next hour
-    assert acme["top_keywords"] == ["refund", "delay"]
-    assert rows["Initech"]["alerts_opened"] == 1 and rows["Initech"]["volume"] == 0  # alerts without volume
-    assert rows["Globex"]["alerts_opened"] == 0 and rows["Globex"]["worst_severity"] == "none"
-    assert [r["brand"] for r in d["brands"]] == ["Acme", "Initech", "Globex"]
-    assert d["summary"] == "150 mentions across 3 brands, 3 alerts opened"
-    json.dumps(d)  # JSON-ready for the webhook and the state topic
+    assert (acme.volume, acme.negative, acme.negative_share) == (100, 20, 0.2)
+    assert acme.alerts_opened == 2 and acme.alert_ids == ("a1", "a2")  # brand and brand|lang series
+    assert acme.worst_severity == "critical" and acme.peak_negative == 40  # x9 is in the next hour
+    assert acme.top_keywords == ("refund", "delay")
+    assert rows["Initech"].alerts_opened == 1 and rows["Initech"].volume == 0  # alerts without volume
+    assert rows["Globex"].alerts_opened == 0 and rows["Globex"].worst_severity == "none"
+    assert [r.brand for r in d.brands] == ["Acme", "Initech", "Globex"]
+    assert d.summary == "150 mentions across 3 brands, 3 alerts opened"
+    assert DigestRecord.from_bytes(d.to_bytes()) == d  # JSON-ready for the webhook and the state topic
+
+
+def test_share_of_voice_puts_each_groups_brands_side_by_side() -> None:
+    volumes = [BrandVolume("Acme", 300, 60, stories=40), BrandVolume("Globex", 100, 30, stories=9),
+               BrandVolume("Initech", 50, 1, stories=3)]
+    d = build_digest("daily", H, H + timedelta(days=1), volumes, [],
+                     {"rivals": ["Globex", "Acme"], "all three": ["Acme", "Globex", "Initech", "Hooli"]})
+    rivals, everyone = d.share_of_voice
+    assert rivals.group == "rivals" and rivals.volume == 400
+    assert [(b.brand, b.share_of_voice, b.negative_share, b.stories) for b in rivals.brands] == [
+        ("Globex", 0.25, 0.3, 9), ("Acme", 0.75, 0.2, 40)]  # the group's order, not the busiest first
+    assert [b.brand for b in everyone.brands] == ["Acme", "Globex", "Initech", "Hooli"]
+    assert everyone.brands[-1].volume == 0 and everyone.brands[-1].share_of_voice == 0.0  # no mentions: 0, shown
+    assert sum(b.share_of_voice for b in everyone.brands) == pytest.approx(1.0, abs=1e-3)
+    assert {r.brand: r.stories for r in d.brands} == {"Acme": 40, "Globex": 9, "Initech": 3}
+    text = format_digest_console(d)
+    assert "share of voice, rivals: Globex 25% (100 mentions, 30% negative, 9 stories) · Acme 75%" in text
+    assert "Acme: 300 mentions · 60 negative (20%) · 40 stories" in text
+    slack = json.dumps(slack_payload(d), ensure_ascii=False)
+    assert "Share of voice · rivals" in slack
+    card = teams_payload(d)["attachments"][0]["content"]
+    assert any(b.get("text") == "Share of voice · all three" for b in card["body"])
+    opts = EmailOptions.model_validate({"host": "localhost", "from": "a@example.com", "to": ["b@example.com"]})
+    msg = build_message(d, opts, now=H.timestamp())
+    html = msg.get_body(("html",))
+    assert html is not None and "<h3>Share of voice · rivals</h3>" in html.get_content()
+
+
+class FakeEs:
+    """Answers the two searches of fetch_period with canned Elasticsearch responses."""
+
+    def __init__(self, alert_docs: list[dict[str, Any]]) -> None:
+        self.alert_docs = alert_docs
+        self.calls: list[dict[str, Any]] = []
+
+    def options(self, **kw: Any) -> FakeEs:
+        return self
+
+    def search(self, **kw: Any) -> dict[str, Any]:
+        self.calls.append(kw)
+        if kw["index"].endswith("-alerts"):
+            return {"hits": {"hits": [{"_source": d} for d in self.alert_docs]}}
+        return {"aggregations": {"brands": {"buckets": [
+            {"key": "Acme", "doc_count": 12, "stories": {"value": 5},
+             "neg": {"doc_count": 4, "kw": {"buckets": [{"key": "refund"}]}}}]}}}
+
+
+def test_fetch_period_counts_distinct_stories_and_reads_alert_documents_as_records() -> None:
+    good = {**event("opened", "a1", "Acme", H + timedelta(minutes=5)).to_dict(), "brand": "Acme"}
+    good["event"] = good.pop("kind")
+    es = FakeEs([good, {"alert_id": "broken"}])
+    volumes, events = fetch_period(es, "bp", H, H + timedelta(hours=1))  # type: ignore[arg-type]
+    assert volumes == [BrandVolume("Acme", 12, 4, ("refund",), 5)]
+    assert [e.alert_id for e in events] == ["a1"]  # the unreadable document is skipped
+    aggs = es.calls[0]["aggs"]["brands"]["aggs"]
+    assert aggs["stories"]["cardinality"]["field"] == "enrichment.story_id"
 
 
 def test_alert_event_reads_an_alert_record_back() -> None:
@@ -85,8 +143,9 @@ def test_alert_event_reads_an_alert_record_back() -> None:
 
 
 def test_each_channel_renders_the_digest() -> None:
-    d = sample()
-    d["brands"][0]["brand"] = "Acme <!channel>"
+    base = sample()
+    first = DigestBrand.model_validate({**base.brands[0].model_dump(), "brand": "Acme <!channel>"})
+    d = DigestRecord.model_validate({**base.model_dump(), "brands": [first, *base.brands[1:]]})
     text = format_digest_console(d)
     assert text.splitlines()[0].startswith("DIGEST Hourly digest 2026-03-01 11:00–12:00 UTC: 150 mentions")
     assert "100 mentions · 20 negative (20%) · 2 alerts opened (critical) · keywords: refund, delay" in text
@@ -123,9 +182,10 @@ class Recorder:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.sent: list[dict[str, Any]] = []
+        self.sent: list[DigestRecord] = []
 
-    def send(self, alert: dict[str, Any]) -> None:
+    def send(self, alert: Record) -> None:
+        assert isinstance(alert, DigestRecord)
         self.sent.append(alert)
 
 
@@ -147,7 +207,7 @@ def test_digest_job_sends_each_period_once_per_channel_across_restarts() -> None
     d, job = worker([a, b])
     assert job.run_once() is not None and job.run_once() is None  # the second check: already done
     assert d.wait_idle(5)
-    assert [x["period_start"] for x in a.sent] == [H.isoformat()] and len(b.sent) == 1
+    assert [x.period_start for x in a.sent] == [H] and len(b.sent) == 1
     assert fetched == [(H, H + timedelta(hours=1))]
     d.close(1)
 
@@ -158,7 +218,7 @@ def test_digest_job_sends_each_period_once_per_channel_across_restarts() -> None
     assert d2.wait_idle(5) and a2.sent == [] and b2.sent == []
     now[0] += timedelta(hours=1)  # the next hour closes
     job2.run_once()
-    assert d2.wait_idle(5) and len(a2.sent) == 1 and a2.sent[0]["period_start"] == (H + timedelta(hours=1)).isoformat()
+    assert d2.wait_idle(5) and len(a2.sent) == 1 and a2.sent[0].period_start == H + timedelta(hours=1)
     d2.close(1)
 
 
@@ -167,7 +227,7 @@ def test_digest_job_waits_for_the_delay_and_only_the_sender_sends() -> None:
     job = DigestJob("daily", None, [], lambda s, e: ([], []), console=sent.append,
                     clock=lambda: datetime(2026, 3, 2, 0, 3, tzinfo=UTC), delay=timedelta(minutes=5))
     record = job.run_once()
-    assert record is not None and record["period_start"] == "2026-02-28T00:00:00+00:00"  # 1 March is not over + 5 min
+    assert record is not None and record.period_start.isoformat() == "2026-02-28T00:00:00+00:00"  # 1 March is not over + 5 min
     assert sent and "no mentions" in sent[0]
     other = DigestJob("daily", None, [], lambda s, e: ([], []), is_sender=lambda: False)
     assert other.run_once() is None

@@ -212,7 +212,8 @@ def dedupe(published: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def without_times(a: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in a.items() if k not in ("emitted_at", "raised_at")}
+    """The event without what depends on when it was emitted (the chart ends at that time)."""
+    return {k: v for k, v in a.items() if k not in ("emitted_at", "raised_at", "chart")}
 
 
 # ------------------------------------------------------------------ tests

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -190,11 +189,18 @@ def test_backtest_mentions_replays_a_search_result() -> None:
     assert late.late_dropped == 1
 
 
-def test_plot_png(tmp_path: Path) -> None:
+def test_plot_png_is_the_alert_chart_of_the_whole_run(tmp_path: Path) -> None:
+    from alerts.chart import HIGHLIGHT, NEG, PALETTE
+    from tests.unit.test_chart import decode_png
+
     result = backtest_series(read_series_csv(io.StringIO(nab_csv(n=600, spike_at=500))))
-    if importlib.util.find_spec("matplotlib") is None:
-        with pytest.raises(RuntimeError, match="matplotlib"):
-            plot_png(result, tmp_path / "plot.png")
-    else:
-        path = plot_png(result, tmp_path / "plot.png", title="test")
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert result.opened()
+    path = plot_png(result, tmp_path / "plot.png", title="test")
+    img = decode_png(path.read_bytes())  # no plotting library: alerts/chart.py, checked by decoding
+    assert (img.width, img.height) == (2 * 600 + 38, 240)  # one column per bucket, two pixels each
+    colours = {c for row in img.rgb for c in row}
+    assert PALETTE[NEG] in colours and PALETTE[HIGHLIGHT] in colours  # the counts and the alert, shaded
+    long = backtest_series(read_series_csv(io.StringIO(nab_csv(n=3000, spike_at=2500))))
+    assert decode_png(plot_png(long, tmp_path / "long.png").read_bytes()).width == 2 * 750 + 38  # 4 buckets a column
+    with pytest.raises(ValueError, match="no rows"):
+        plot_png(type(result)([], [], 300, result.config), tmp_path / "empty.png")

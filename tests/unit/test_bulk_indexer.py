@@ -19,7 +19,7 @@ from elasticsearch import ApiError
 from kafka.consumer.fetcher import ConsumerRecord
 
 from brandpulse.loop import RetryLater
-from brandpulse.schema import Mention, SchemaError
+from brandpulse.schema import ALERT_SCHEMA_VERSION, AlertRecord, Mention, SchemaError
 from brandpulse.settings import IndexSettings
 from index import indexer
 from index.indexer import BulkIndexer, PermanentRejection
@@ -213,7 +213,9 @@ def test_a_failure_while_preparing_waits_for_the_request_in_flight(monkeypatch: 
 def test_unreadable_records_and_alerts_beside_mentions() -> None:
     es = FakeEs()
     ix = make(es, batch_size=3)
-    alert = {"alert_id": "a1", "event": "opened", "seq": 2, "reason": "spike"}
+    alert = AlertRecord(alert_id="a1", event="opened", seq=2, reason="spike", key="Acme", brand="Acme",
+                        severity="high", window_start=T, window_end=T, raised_at=T, idempotency_key="a1:2",
+                        observed_negative=9, expected_negative=1.0).to_dict()
     batch = [rec(mention(0).to_bytes(), 0), rec(b"{broken", 1), rec(json.dumps(alert).encode(), 2, "alerts"),
              rec(b"[]", 3, "alerts"), rec(mention(1).to_bytes(), 4)]
     try:
@@ -250,3 +252,34 @@ def test_re_sending_a_batch_sends_the_same_ids_to_the_same_indices() -> None:
     first = [a for r in es.requests[:3] for a, _ in r]
     again = [a for r in es.requests[3:] for a, _ in r]
     assert len(first) == 10 and first == again
+
+
+def test_alert_records_are_read_typed_old_ones_upgraded_newer_ones_dead_lettered_by_name() -> None:
+    v1 = {"kind": "opened", "event": "opened", "alert_id": "a9", "key": "Acme|lang=en", "brand": "Acme",
+          "severity": "medium", "window_start": "2026-11-20T17:00:00+00:00",
+          "window_end": "2026-11-20T17:05:00+00:00", "raised_at": "2026-11-20T17:05:00+00:00",
+          "observed_negative": 12, "expected_negative": 2.5, "observed_total": 30, "expected_total": 20.0,
+          "negative_share": 0.4, "expected_share": 0.12, "score": 0.7, "p_value": 1e-6, "reason": "r",
+          "top_mentions": [{"id": "m1", "created_at": "2026-11-20T17:01:00+00:00", "text": "late again",
+                            "url": None, "author": "zed", "followers": 3, "lang": "en", "hashtags": [],
+                            "keywords": ["late"], "places": []}],
+          "mention_ids": ["m1"], "top_hashtags": [], "top_keywords": ["late"], "languages": {"en": 1},
+          "locations": []}
+    newer = {**v1, "schema_version": ALERT_SCHEMA_VERSION + 1}
+    newer.pop("kind")
+    es = FakeEs()
+    ix = make(es, batch_size=10)
+    batch = [rec(json.dumps(v1).encode(), 0, "alerts"), rec(json.dumps(newer).encode(), 1, "alerts"),
+             rec(json.dumps({**v1, "severity": ""}).encode(), 2, "alerts")]
+    try:
+        result = ix.handle(batch)
+    finally:
+        ix.close()
+    assert [(f.record.offset, type(f.error).__name__) for f in result.failures] == [
+        (1, "NewerAlertVersion"), (2, "UnreadableAlert")]
+    assert "deadletter replay --stage index --error-class NewerAlertVersion" in str(result.failures[0].error)
+    assert "severity" in str(result.failures[1].error)  # the reason names the field
+    [(action, doc)] = [pair for r in es.requests for pair in r]
+    assert action["index"] == {"_index": "bp-alerts", "_id": "a9-opened-12"}  # a v1 record without seq
+    assert doc["schema_version"] == ALERT_SCHEMA_VERSION and "kind" not in doc
+    assert doc["idempotency_key"] == "a9:opened:12" and doc["top_mentions"][0]["negative"] is True

@@ -36,16 +36,18 @@ from alerts.channels import (
     validate_channel_options,
     verify_signature,
 )
-from alerts.channels.base import safe_url
+from alerts.channels.base import Record, safe_url
 from alerts.channels.console import format_console
 from alerts.channels.email import EmailOptions, build_message, subject
 from alerts.channels.webhook import WebhookChannel
+from brandpulse.schema import AlertRecord
 
 T0 = 1_772_366_400.0  # 2026-03-01 12:00:00 UTC
 
 
-def sample_alert(**overrides: Any) -> dict[str, Any]:
-    """Shaped like alerts.worker.alert_record output."""
+def sample_alert(**overrides: Any) -> AlertRecord:
+    """An alert record like alerts.record.alert_record builds; quoted mentions given without an id or
+    a time get one."""
     alert: dict[str, Any] = {
         "alert_id": "a1b2c3d4e5f6a7b8c9d0e1f2",
         "event": "opened",
@@ -65,7 +67,7 @@ def sample_alert(**overrides: Any) -> dict[str, Any]:
         "p_value": 1e-9,
         "reason": "43 negative mentions vs ~12 expected in 10 min; share 61% vs usual 18%",
         "top_mentions": [
-            {"id": f"m{i}", "created_at": "2026-03-01T12:0{i}:00+00:00",
+            {"id": f"m{i}", "created_at": f"2026-03-01T12:0{i}:00+00:00",
              "text": f"Flight {i} cancelled again, no refund. #nimbusfail", "url": f"https://social.example/p/{i}",
              "author": f"traveller{i}", "followers": 10_000 - i, "lang": "en", "hashtags": ["nimbusfail"],
              "keywords": ["refund"], "places": ["Lisbon"]}
@@ -79,7 +81,9 @@ def sample_alert(**overrides: Any) -> dict[str, Any]:
         "kibana_url": "https://kibana.example/app/discover#/?_a=(query:'brand:%22Nimbus%20Air%22')",
     }
     alert.update(overrides)
-    return alert
+    alert["top_mentions"] = [{"id": f"q{i}", "created_at": "2026-03-01T12:00:00+00:00", **m}
+                             for i, m in enumerate(alert["top_mentions"])]
+    return AlertRecord.from_dict(alert)
 
 
 def walk(node: Any) -> Iterator[dict[str, Any]]:
@@ -128,7 +132,7 @@ def test_slack_block_kit_structure() -> None:
     assert mentions[0].startswith("*<https://social.example/p/0|@traveller0>* · 10,000 followers · en\n>Flight 0")
     assert "traveller3" not in json.dumps(blocks)  # only the top 3 by reach
     button = blocks[-1]["elements"][0]
-    assert button["type"] == "button" and button["url"] == sample_alert()["kibana_url"]
+    assert button["type"] == "button" and button["url"] == sample_alert().kibana_url
     assert payload["text"] == "🟠 [HIGH] Nimbus Air: 43 negative mentions vs ~12 expected in 10 min; share 61% vs usual 18%"
 
 
@@ -166,7 +170,7 @@ def test_slack_escapes_control_sequences_from_posts() -> None:
 
 
 def test_slack_mention_prefix_only_for_severe_open_or_update() -> None:
-    def text(alert: dict[str, Any]) -> str:
+    def text(alert: AlertRecord) -> str:
         return str(slack.build_payload(alert, mention="<!here>", mention_min_severity="high")["text"])
 
     assert text(sample_alert()).startswith("<!here> 🟠 [HIGH]")
@@ -196,7 +200,7 @@ def test_teams_adaptive_card_structure() -> None:
     author = containers[0]["items"][0]["inlines"][0]
     assert author["text"] == "@traveller0"
     assert author["selectAction"] == {"type": "Action.OpenUrl", "url": "https://social.example/p/0", "title": "Open post"}
-    assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Open in Kibana", "url": sample_alert()["kibana_url"]}]
+    assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Open in Kibana", "url": sample_alert().kibana_url}]
     assert "actions" not in teams.build_card(sample_alert(kibana_url=None))
 
 
@@ -229,7 +233,10 @@ def test_webhook_signature_follows_the_documented_scheme(monkeypatch: pytest.Mon
     doc = json.loads(body)
     assert doc["delivered_at"] == "2026-03-01T12:00:00.000+00:00"
     assert doc["idempotency_key"] == headers["Idempotency-Key"]
-    assert {k: v for k, v in doc.items() if k not in ("delivered_at", "idempotency_key")} == sample_alert()
+    assert {k: v for k, v in doc.items() if k not in ("delivered_at", "idempotency_key")} == \
+        {k: v for k, v in sample_alert().to_dict().items() if k != "idempotency_key"}
+    # the body is the record (plus delivered_at): a receiver can read it back as one
+    assert AlertRecord.from_dict({k: v for k, v in doc.items() if k != "delivered_at"}) == sample_alert()
 
 
 def test_verify_signature_rejects_tampering_wrong_key_and_stale_timestamps(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -319,8 +326,11 @@ def test_email_option_rules() -> None:
 def test_registry_and_option_errors_name_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert set(CHANNELS) == {"slack", "teams", "webhook", "email", "console"}
     with pytest.raises(ChannelConfigError) as err:
+        validate_channel_options("slack", {"webhook_url": {"env": "X"}, "chanel": "#x"})
+    assert err.value.key == "chanel" and "allowed: api_url, bot_token, channel, max_mentions" in err.value.message
+    with pytest.raises(ChannelConfigError) as err:  # a webhook posts where it was made for
         validate_channel_options("slack", {"webhook_url": {"env": "X"}, "channel": "#x"})
-    assert err.value.key == "channel" and "allowed: max_mentions" in err.value.message
+    assert err.value.key == "channel" and "bot_token" in err.value.message
     with pytest.raises(ChannelConfigError) as err:
         validate_channel_options("email", {"host": "h", "to": ["a@b.c"], "sender": "x@y.z", "frm": 1})
     assert "from" in err.value.message  # the alias is what users write
@@ -423,11 +433,11 @@ class FakeChannel:
         self.name = name
         self.kind = kind
         self.errors = list(errors)
-        self.attempts: list[dict[str, Any]] = []
-        self.delivered: list[dict[str, Any]] = []
+        self.attempts: list[Record] = []
+        self.delivered: list[Record] = []
         self.closed = False
 
-    def send(self, alert: dict[str, Any]) -> None:
+    def send(self, alert: Record) -> None:
         self.attempts.append(alert)
         if self.errors:
             raise self.errors.pop(0)
@@ -518,7 +528,7 @@ def test_each_alert_reaches_each_channel_once_across_restarts() -> None:
     d, _ = make_dispatcher(a, b, log=fresh_log())
     alert = sample_alert()
     d.dispatch(alert)
-    d.dispatch(dict(alert))  # the same alert again before the first finished or after: no duplicate
+    d.dispatch(alert.model_copy())  # the same alert again before the first finished or after: no duplicate
     assert d.wait_idle(5)
     assert d.dispatch(alert) == ["b"]  # b failed before, so it is retried; a is done
     assert d.wait_idle(5)
@@ -542,13 +552,13 @@ def test_slow_channel_does_not_block_dispatch_or_other_channels() -> None:
     delivered_b = threading.Event()
 
     class Stuck(FakeChannel):
-        def send(self, alert: dict[str, Any]) -> None:
+        def send(self, alert: Record) -> None:
             entered.set()
             release.wait(10)
             super().send(alert)
 
     class Quick(FakeChannel):
-        def send(self, alert: dict[str, Any]) -> None:
+        def send(self, alert: Record) -> None:
             super().send(alert)
             delivered_b.set()
 
@@ -571,7 +581,7 @@ def test_slow_channel_does_not_block_dispatch_or_other_channels() -> None:
     assert [r.alert_id for r in dropped] == ["id2"] and dropped[0].error == "queue full"
     release.set()
     assert d.wait_idle(5)
-    assert [x["alert_id"] for x in a.delivered] == [first["alert_id"], "id0", "id1"]  # in order
+    assert [x.idempotency_key.split(":")[0] for x in a.delivered] == [first.alert_id, "id0", "id1"]  # in order
     d.close(1)
 
 
@@ -600,7 +610,7 @@ def test_unroutable_or_malformed_records_do_not_raise(caplog: pytest.LogCaptureF
     a = FakeChannel("a")
     d, _ = make_dispatcher(a, routes=[Route(channels=("a", "disabled-one"))])
     with caplog.at_level(logging.ERROR):
-        assert d.dispatch({"brand": "x"}) == []
+        assert d.dispatch({"brand": "x"}) == []  # type: ignore[arg-type]  # what an untyped caller might pass
     assert "cannot route" in caplog.text
     assert d.dispatch(sample_alert()) == ["a"]
     d.close(1)

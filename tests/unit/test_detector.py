@@ -202,6 +202,30 @@ def test_expectation_query_matches_what_the_detector_tests_against() -> None:
         )
 
 
+def test_negative_dispersion_grows_with_overdispersed_history_and_its_band_covers_ordinary_counts() -> None:
+    from alerts.chart import count_band
+
+    rng = np.random.default_rng(4)
+    rate = seasonal_rate(9 * PER_DAY, 30.0)
+    calm = NegativeSpikeDetector(DetectorConfig())
+    total, negative = poisson_counts(rate, 0.2, seed=4)
+    feed(calm, total[:-200], negative[:-200])
+    bursty = NegativeSpikeDetector(DetectorConfig())
+    gamma = rng.gamma(2.0, 0.5, size=len(rate))  # mean 1, variance 0.5: over-dispersed counts
+    btotal = [int(x) for x in rng.poisson(rate * gamma)]
+    bneg = [int(rng.binomial(t, 0.2)) for t in btotal]
+    feed(bursty, btotal[:-200], bneg[:-200])
+    assert bursty.negative_dispersion("acme", 6.0) > 3 * calm.negative_dispersion("acme", 6.0)
+    assert calm.negative_dispersion("unknown", 6.0) == pytest.approx(DetectorConfig().prior_dispersion)
+    inside = 0
+    for i in range(len(total) - 200, len(total)):
+        mean = calm.expectation("acme", at(i))[1]
+        low, high = count_band(mean, calm.negative_dispersion("acme", mean))
+        inside += low <= negative[i] <= high
+        calm.update_bucket("acme", at(i), total[i], negative[i])
+    assert 0.85 <= inside / 200 <= 0.99  # the band is the central 90% of what the model expects
+
+
 def test_rejects_naive_times_and_mixed_feeding() -> None:
     det = NegativeSpikeDetector(DetectorConfig())
     with pytest.raises(ValueError, match="timezone-aware"):

@@ -9,14 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from alerts.channels.base import new_terms_line
 from alerts.newterms import (
     NewTerm,
     TermBaseline,
     WindowCounts,
-    format_new_terms,
     rank_new_terms,
     sample_features,
 )
+from alerts.record import new_term_record
 
 DAY = 86400.0
 
@@ -130,7 +131,7 @@ def test_what_is_new_finds_the_burst_and_not_the_everyday_talk() -> None:
     assert [x.term for x in new["hashtag"]] == ["#nimbuslostmybag"]
     assert [x.term for x in new["place"]] == ["Denver"]
     assert [x.term for x in new["language"]] == ["ur"]
-    line = format_new_terms(new)
+    line = new_terms_line([new_term_record(t) for kind in new for t in new[kind]])  # as every channel shows it
     assert "lost luggage ×15" in line and "lang ur ×15" in line and "#nimbus ×" not in line
 
 

@@ -54,6 +54,12 @@ def test_env_overrides_connection_settings_and_secret_files(tmp_path: Path) -> N
          "<top level>", "competitors[0].brands[1] 'Globx' is not a configured brand"),
         ("brands: [{name: Acme}]\nalerts: {digest: daily, digest_channels: [slak], channels: [{name: slack, kind: console}]}\n",
          "alerts.digest_channels[0]", "no channel named 'slak' (known: slack)"),
+        ("brands: [{name: Acme}]\nalerts: {chart_url: 'https://bp.example'}\n", "alerts.chart_secret",
+         "required with chart_url"),
+        ("brands: [{name: Acme}]\nalerts: {chart_url: 'bp.example', chart_secret: {env: S}}\n", "alerts.chart_url",
+         "http(s) base URL"),
+        ("brands: [{name: Acme}]\nalerts: {chart_url: 'https://bp.example', chart_secret: {env: S, file: f}}\n",
+         "alerts.chart_secret", "exactly one"),
     ],
 )
 def test_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str, needle: str) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alerts.stories_summary import format_stories, summarize_stories
+from alerts.channels.base import story_lines
+from alerts.stories_summary import summarize_stories
+from brandpulse.schema import AlertStory
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 END = T0 + timedelta(minutes=30)
@@ -67,7 +69,7 @@ def test_to_dict_and_format_are_json_ready_and_short() -> None:
 
     [x] = summarize_stories([sample(0, "st-x", 1, text="word " * 80)], T0, END)
     assert json.loads(json.dumps(x.to_dict()))["size"] == 1
-    [line] = format_stories([x], text_chars=40)
+    [line] = story_lines([AlertStory.model_validate(x.to_dict())], text_chars=40)  # as every channel shows it
     assert line.startswith("×1 ") and len(line) < 120 and line.count("…") == 1
 
 
