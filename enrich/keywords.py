@@ -1,6 +1,6 @@
 """Key phrases: the few (at most 5) phrases that say what a mention is about, in any language.
 
-A RAKE-style scorer over the tokens of the spaCy backbone:
+A RAKE-style scorer over the tokens of the shared tokenizer (``enrich/nlp.py``):
 
 1. candidate phrases are maximal runs of content words, broken by stop words, punctuation,
    numbers, emojis, hashtags/handles/cashtags/URLs, brand terms and "words" longer than
@@ -26,8 +26,7 @@ import functools
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-
-from spacy.tokens import Doc
+from typing import Any
 
 from enrich.nlp import SUPPORTED_LANGUAGES, token_kind
 
@@ -146,8 +145,8 @@ class KeywordExtractor:
             self._brands[brand] = found
         return found
 
-    def extract(self, doc: Doc, lang: str | None, *, brand: str | None = None) -> tuple[str, ...]:
-        """Key phrases of a spaCy ``Doc``."""
+    def extract(self, doc: Iterable[Any], lang: str | None, *, brand: str | None = None) -> tuple[str, ...]:
+        """Key phrases of a spaCy ``Doc`` (or anything yielding objects with ``.text``)."""
         return self.extract_words([t.text for t in doc], lang, brand=brand)
 
     def extract_words(

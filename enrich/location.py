@@ -56,7 +56,7 @@ from brandpulse.schema import Geo, Location
 from brandpulse.text import split_hashtag
 from enrich.gazetteer import NEAREST_CITY_KM, Entry, Place, get_gazetteer, norm
 from enrich.keywords import load_stopwords
-from enrich.nlp import SUPPORTED_LANGUAGES
+from enrich.nlp import SUPPORTED_LANGUAGES, bound_runs
 
 COUNTRY_CODE_KM = 150.0
 MIN_POP_LOWERCASE = 100_000
@@ -506,7 +506,7 @@ class LocationTagger:
         return out
 
     def from_text(self, text: str, lang: str | None = None) -> list[Location]:
-        """Like ``from_words`` for a raw string (regex word split; the pipeline passes spaCy tokens)."""
+        """Like ``from_words`` for a raw string (regex word split; the pipeline passes its tokens)."""
         tokens = re.findall(r"#?[\w\u200c\u0300-\u036f\u064b-\u065f\u0670'’.-]+|\S", text)
         return self.from_words([t.rstrip(".") or t for t in tokens], lang)
 
@@ -572,7 +572,8 @@ class LocationTagger:
         """GPE/LOC entity strings from the optional NER pipeline ([] when none is installed)."""
         if self._ner is None:
             return []
-        doc = self._ner(text)
+        # the model's own spaCy tokenizer is quadratic in the length of a non-space run
+        doc = self._ner(bound_runs(text))
         return [ent.text for ent in doc.ents if ent.label_ in ("GPE", "LOC")]
 
 
