@@ -264,6 +264,21 @@ class LocationTagger:
                 size = max(size, multi.get(v, 1))
         return size
 
+    def _may_continue(self, w: _Word, nxt: _Word, clitics: bool) -> bool:
+        """Whether some multi-word lookup of ``_spans`` at ``w`` can succeed: its key starts with
+        ``w``'s key (or, for Arabic, a clitic-free variant) then ``nxt``'s (or, for Georgian, a
+        variant with the case ending off), and that must be a leading run of a gazetteer key."""
+        if not nxt.key or nxt.hashtag != w.hashtag:
+            return False  # every chunk of two or more words contains nxt: all are skipped
+        prefixes = self.gaz.multi_prefixes
+        seconds = [nxt.key]
+        if nxt.variants and _is_georgian(nxt.text):
+            seconds.extend(v for v, _cue in nxt.variants)
+        firsts = [w.key]
+        if clitics and w.variants and _is_arabic(w.text):
+            firsts.extend(v for v, _cue in w.variants)
+        return any(f"{a} {b}" in prefixes for a in firsts for b in seconds)
+
     def _spans(self, words: list[_Word], lang: str | None = None) -> list[_Match]:
         """Longest-first, non-overlapping matches over n-grams of up to MAX_NGRAM words."""
         out: list[_Match] = []
@@ -282,6 +297,8 @@ class LocationTagger:
                 continue
             found: _Match | None = None
             longest = min(self._first_word_span(w, clitics), n - i)
+            if longest > 1 and not self._may_continue(w, words[i + 1], clitics):
+                longest = 1  # no multi-word name starts with this pair: only the word alone can match
             for size in range(longest, 0, -1):
                 if size == 1:
                     chunk = [w]
