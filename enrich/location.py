@@ -214,6 +214,8 @@ def _arabic_variants(word: str) -> tuple[tuple[str, bool], ...]:
 
 @functools.lru_cache(maxsize=100_000)
 def _word(text: str) -> _Word:
+    if text.isascii() and text.isalpha():
+        return _Word(text, text.lower(), ())  # what norm() gives for plain ASCII letters
     c = text[0]
     if c in "@$" or "://" in text or not any(ch.isalpha() for ch in text):
         return _Word(text, "", ())  # a separator: no place name spans it
@@ -246,13 +248,17 @@ class LocationTagger:
 
     def _words(self, tokens: Sequence[str]) -> list[_Word]:
         words: list[_Word] = []
+        append = words.append
+        word = _word
         for tok in tokens:
-            if tok[:1] == "#" and len(tok) > 1:
+            if not tok:
+                continue
+            if tok[0] == "#" and len(tok) > 1:
                 for part in split_hashtag(tok):
-                    w = _word(part)
-                    words.append(_Word(w.text, w.key, w.variants, hashtag=True))
-            elif tok:
-                words.append(_word(tok))
+                    w = word(part)
+                    append(_Word(w.text, w.key, w.variants, hashtag=True))
+            else:
+                append(word(tok))
         return words
 
     def _first_word_span(self, w: _Word, clitics: bool) -> int:

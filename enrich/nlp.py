@@ -308,8 +308,16 @@ class Tokenizer:
         other whitespace run is a token of its own."""
         out: list[str] = []
         if _ODD_SPACE_RE.search(text) is None:
+            special = self._specials.get
             for chunk in text.split(" "):
-                self._chunk(chunk, out, specials)
+                if specials and chunk.isalpha():  # the common case, inlined: see _chunk
+                    hit = special(chunk)
+                    if hit is None:
+                        out.append(chunk)
+                    else:
+                        out.extend(hit)
+                else:
+                    self._chunk(chunk, out, specials)
             return out
         pos = 0
         for m in _SPACE_RUN_RE.finditer(text):
@@ -326,7 +334,13 @@ class Tokenizer:
         return out
 
     def _chunk(self, chunk: str, out: list[str], specials: bool) -> None:
-        if len(chunk) > MAX_RUN:
+        if specials and chunk.isalpha():  # never split by the rules, however long
+            hit = self._specials.get(chunk)
+            if hit is None:
+                out.append(chunk)
+            else:
+                out.extend(hit)
+        elif len(chunk) > MAX_RUN:
             for piece in _pieces(chunk):
                 self._chunk_bounded(piece, out, specials)
         else:
@@ -335,13 +349,6 @@ class Tokenizer:
     def _chunk_bounded(self, chunk: str, out: list[str], specials: bool) -> None:
         sp = self._specials
         if specials:
-            if chunk.isalpha():
-                hit = sp.get(chunk)
-                if hit is None:
-                    out.append(chunk)
-                else:
-                    out.extend(hit)
-                return
             last = chunk[-1]
             if last in _PLAIN_SUFFIXES:
                 core = chunk[:-1]
