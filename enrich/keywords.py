@@ -204,14 +204,16 @@ class KeywordExtractor:
             for w in ph:
                 freq[w] = freq.get(w, 0) + 1
                 degree[w] = degree.get(w, 0) + size
-        best: dict[tuple[str, ...], tuple[float, int]] = {}
+        ranked: list[tuple[float, int, tuple[str, ...]]] = []  # (-score, first position, phrase)
+        seen: set[tuple[str, ...]] = set()
         for pos, ph in enumerate(phrases):
-            if ph in best:
+            if ph in seen:
                 continue
+            seen.add(ph)
             if len(ph) == 1:
                 w = ph[0]
-                best[ph] = (degree[w] / freq[w], pos)
+                ranked.append((-(degree[w] / freq[w]), pos, ph))
             else:
-                best[ph] = (sum([degree[w] / freq[w] for w in ph]), pos)
-        ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[1][1]))
-        return tuple(" ".join(ph) for ph, _ in ranked[: self.max_keywords])
+                ranked.append((-sum([degree[w] / freq[w] for w in ph]), pos, ph))
+        ranked.sort()  # best score first, ties: earlier first (positions are unique)
+        return tuple(" ".join(ph) for _, _, ph in ranked[: self.max_keywords])

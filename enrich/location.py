@@ -174,6 +174,7 @@ class _Word:
     key: str
     variants: tuple[tuple[str, bool], ...]  # (key with a case ending/clitic removed, is a cue)
     hashtag: bool = False
+    starts: bool = False  # may start a place name: in the index, first word of a longer name, or inflected
 
 
 @dataclass(slots=True)
@@ -215,7 +216,8 @@ def _arabic_variants(word: str) -> tuple[tuple[str, bool], ...]:
 @functools.lru_cache(maxsize=100_000)
 def _word(text: str) -> _Word:
     if text.isascii() and text.isalpha():
-        return _Word(text, text.lower(), ())  # what norm() gives for plain ASCII letters
+        key = text.lower()  # what norm() gives for plain ASCII letters
+        return _Word(text, key, (), starts=_starts(key, ()))
     c = text[0]
     if c in "@$" or "://" in text or not any(ch.isalpha() for ch in text):
         return _Word(text, "", ())  # a separator: no place name spans it
@@ -225,7 +227,19 @@ def _word(text: str) -> _Word:
         variants = _georgian_variants(text)
     elif _is_arabic(text):
         variants = _arabic_variants(text)
-    return _Word(text, key, variants)
+    return _Word(text, key, variants, starts=_starts(key, variants))
+
+
+@functools.lru_cache(maxsize=20_000)
+def _hashtag_word(part: str) -> _Word:
+    """A word of a split hashtag: as ``_word``, marked as coming from a hashtag."""
+    w = _word(part)
+    return _Word(w.text, w.key, w.variants, hashtag=True, starts=w.starts)
+
+
+def _starts(key: str, variants: tuple[tuple[str, bool], ...]) -> bool:
+    gaz = get_gazetteer()  # the process-wide gazetteer every LocationTagger uses
+    return bool(key) and (bool(variants) or key in gaz.multi_first or key in gaz.index)
 
 
 def _is_capitalised(surface: str) -> bool:
@@ -255,8 +269,7 @@ class LocationTagger:
                 continue
             if tok[0] == "#" and len(tok) > 1:
                 for part in split_hashtag(tok):
-                    w = word(part)
-                    append(_Word(w.text, w.key, w.variants, hashtag=True))
+                    append(_hashtag_word(part))
             else:
                 append(word(tok))
         return words
@@ -292,15 +305,14 @@ class LocationTagger:
         stop = self._stop
         edge = self._edge_stop
         index = self.gaz.index
-        multi = self.gaz.multi_first
         n = len(words)
         i = 0
         while i < n:
             w = words[i]
-            key = w.key
-            if not key or (not w.variants and key not in multi and key not in index):
+            if not w.starts:
                 i += 1  # the common case: a word that starts no name
                 continue
+            key = w.key
             found: _Match | None = None
             longest = min(self._first_word_span(w, clitics), n - i)
             if longest > 1 and not self._may_continue(w, words[i + 1], clitics):
