@@ -233,10 +233,11 @@ class LanguageIdentifier:
         return Language(code=top, confidence=round(min(prob, 1.0), 4), method="fasttext")
 
     def _arabic_script(self, clean: str, n_arabic: int, hint_code: str | None) -> Language:
-        urdu = sum(1 for ch in clean if ch in _URDU_ONLY)
-        perso = sum(1 for ch in clean if ch in _PERSO_URDU)
-        arabic = sum(1 for ch in clean if ch in _ARABIC_ONLY)
-        persian = sum(1 for ch in clean if ch in _PERSIAN_ONLY)
+        # one str.count per letter (in C) instead of a Python loop over the text per set
+        urdu = sum(map(clean.count, _URDU_ONLY))
+        perso = sum(map(clean.count, _PERSO_URDU))
+        arabic = sum(map(clean.count, _ARABIC_ONLY))
+        persian = sum(map(clean.count, _PERSIAN_ONLY))
         if perso and not urdu:
             persian += clean.count("\u0647")  # Arabic heh next to Persian kaf/yeh: Persian spelling
         if urdu:

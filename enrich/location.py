@@ -215,11 +215,11 @@ def _arabic_variants(word: str) -> tuple[tuple[str, bool], ...]:
 
 @functools.lru_cache(maxsize=100_000)
 def _word(text: str) -> _Word:
-    if text.isascii() and text.isalpha():
-        key = text.lower()  # what norm() gives for plain ASCII letters
-        return _Word(text, key, (), starts=_starts(key, ()))
-    c = text[0]
-    if c in "@$" or "://" in text or not any(ch.isalpha() for ch in text):
+    if text.isalpha():
+        if text.isascii():
+            key = text.lower()  # what norm() gives for plain ASCII letters
+            return _Word(text, key, (), starts=_starts(key, ()))
+    elif text[0] in "@$" or "://" in text or not any(ch.isalpha() for ch in text):
         return _Word(text, "", ())  # a separator: no place name spans it
     key = norm(text)
     variants: tuple[tuple[str, bool], ...] = ()
@@ -238,8 +238,18 @@ def _hashtag_word(part: str) -> _Word:
 
 
 def _starts(key: str, variants: tuple[tuple[str, bool], ...]) -> bool:
+    if not key:
+        return False
+    if variants:
+        return True
+    multi, index = _start_tables()
+    return key in multi or key in index
+
+
+@functools.cache
+def _start_tables() -> tuple[dict[str, int], dict[str, list[Entry]]]:
     gaz = get_gazetteer()  # the process-wide gazetteer every LocationTagger uses
-    return bool(key) and (bool(variants) or key in gaz.multi_first or key in gaz.index)
+    return gaz.multi_first, gaz.index
 
 
 def _is_capitalised(surface: str) -> bool:

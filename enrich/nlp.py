@@ -59,7 +59,7 @@ _MAX_LENGTH = 2_000_000
 MAX_RUN = 100
 MAX_URL_RUN = 1_000
 _MEMO_LIMIT = 100_000  # chunks remembered per family; the memo is emptied when full
-_SUFFIX_TAIL = 32  # a suffix search looks at this many final characters when that is exact
+_SUFFIX_TAIL = 32  # the longest tail a suffix search may be limited to (see _exact_suffix_tail)
 
 
 # Whole-token matchers used by the tokenizer (``fullmatch``): these tokens are never split.
@@ -143,7 +143,7 @@ class _Rules:
         )
         suffix_re = getattr(self.base_suffix, "__self__", None)
         pattern = suffix_re.pattern if isinstance(suffix_re, re.Pattern) else None
-        self.tail_ok = pattern is not None and _tail_search_is_exact(pattern)
+        self.suffix_tail = _exact_suffix_tail(pattern) if pattern is not None else 0
         # With only positive lookbehinds and no start anchors, taking a prefix off cannot create a
         # suffix match: a failed suffix search need not be repeated until a suffix comes off.
         self.prefix_keeps_suffix = pattern is not None and _suffix_context_free(pattern)
@@ -196,25 +196,30 @@ def _all_anchored(pattern: re.Pattern[str]) -> bool:
     return bool(items) and items[0] == (sre_parse.AT, sre_parse.AT_BEGINNING)
 
 
-def _tail_search_is_exact(pattern: str) -> bool:
-    """Whether searching the last ``_SUFFIX_TAIL`` characters finds what searching all would.
+def _exact_suffix_tail(pattern: str) -> int:
+    """How many final characters a suffix search may look at and find what searching all would
+    (0: it must search all).
 
-    True when every ``...$`` alternative either matches at most ``_SUFFIX_TAIL - 2`` characters
-    or is a run of one repeated character (then any tail of a match is a match too), and no
-    lookbehind is longer than 2 characters nor negative: a match found at tail position >= 2 is
-    then the leftmost match of the whole string, and no match in the tail means none at all.
+    Every ``...$`` alternative must either match at most ``w`` characters or be a run of one
+    repeated character (any tail of such a match is a match too), and no lookbehind may be longer
+    than 2 characters nor negative. Then, with a tail of ``w + 2`` characters, a match found at
+    tail position >= 2 is the leftmost match of the whole string, and no match in the tail means
+    none at all; a match at position 0 or 1 (a long run of dots) needs the full search.
     """
     try:
         branches = _alternatives(sre_parse.parse(pattern))
     except Exception:  # pragma: no cover - an unparseable pattern: never take the shortcut
-        return False
+        return 0
+    widest = 1
     for branch in branches:
-        hi = branch.getwidth()[1]
-        if hi > _SUFFIX_TAIL - 2 and not _is_char_run(branch):
-            return False
         if not _lookbehinds_ok(branch):
-            return False
-    return True
+            return 0
+        if _is_char_run(branch):
+            continue
+        widest = max(widest, branch.getwidth()[1])
+        if widest > _SUFFIX_TAIL - 2:
+            return 0
+    return widest + 2
 
 
 def _suffix_context_free(pattern: str) -> bool:
@@ -383,9 +388,9 @@ class Tokenizer:
         search = self.rules.base_suffix
         if search is not None:
             n = len(s)
-            if n > _SUFFIX_TAIL and self.rules.tail_ok:
-                tail = s[-_SUFFIX_TAIL:]
-                m = search(tail)
+            tail_len = self.rules.suffix_tail
+            if tail_len and n > tail_len:
+                m = search(s[-tail_len:])
                 if m is not None and m.start() >= 2:
                     return m.end() - m.start()
                 if m is not None:

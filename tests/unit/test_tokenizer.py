@@ -101,12 +101,25 @@ def test_letters_are_never_split_and_plain_punctuation_always_is() -> None:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_the_suffix_shortcuts_are_in_effect_and_exact(family: str) -> None:
     tok = get_tokenizer(family)
-    assert tok.rules.tail_ok and tok.rules.prefix_keeps_suffix  # spaCy 3.8's rules qualify
+    # spaCy 3.8's rules qualify: the longest bounded suffix is 5 characters, lookbehinds <= 2
+    assert 7 <= tok.rules.suffix_tail <= 32 and tok.rules.prefix_keeps_suffix
     full = tok.rules.suffix_search
     for s in ["x" * 40 + ".", "a" * 35 + "…", "word" * 10 + "'s", "9" * 40 + "km", "." * 50, "x" + "." * 40,
-              "y" * 30 + "!?.", "z" * 31 + ")", "q" * 33 + "US$", "ب" * 40 + ".", "a" * 40]:
+              "y" * 30 + "!?.", "z" * 31 + ")", "q" * 33 + "US$", "ب" * 40 + ".", "a" * 40, "5" * 9 + "km",
+              "abc°C.", "20°F.", "ab'S", "..x..", "a……"]:
         m = full(s)
         assert tok._suffix_len(s) == (m.end() - m.start() if m is not None else 0), s
+
+
+_SUFFIXY = [*list("ab9°CFkmgs'’S.…!?,;:)]}\"$€£-–—+"), "US$", "km", "..."]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(st.lists(st.sampled_from(_SUFFIXY), min_size=1, max_size=40).map("".join), st.sampled_from(FAMILIES))
+def test_property_tail_suffix_search_is_the_full_search(s: str, family: str) -> None:
+    tok = get_tokenizer(family)
+    m = tok.rules.suffix_search(s)
+    assert tok._suffix_len(s) == (m.end() - m.start() if m is not None else 0)
 
 
 def test_a_long_run_is_cut_into_bounded_pieces() -> None:
