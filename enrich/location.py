@@ -50,7 +50,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from brandpulse.schema import Geo, Location
 from brandpulse.text import split_hashtag
@@ -168,13 +168,29 @@ _CUE_AFTER_KEYS = frozenset(norm(w) for w in _CUES_AFTER)
 # matching
 
 
+class _Single(NamedTuple):
+    """A word alone as a place name: its gazetteer entries after the stop-word and exact-spelling
+    filters, and whether they were found with a case ending or clitic off (and that one is a
+    locative cue). It depends only on the word (and, for Arabic clitics, the language), so it is
+    computed once per word."""
+
+    entries: tuple[Entry, ...] = ()
+    inflected: bool = False
+    cue: bool = False
+
+
+_NO_SINGLE = _Single()
+
+
 @dataclass(slots=True)
 class _Word:
     text: str
     key: str
     variants: tuple[tuple[str, bool], ...]  # (key with a case ending/clitic removed, is a cue)
     hashtag: bool = False
-    starts: bool = False  # may start a place name: in the index, first word of a longer name, or inflected
+    starts: bool = False  # may start a place name (alone, or as the first word of a longer one)
+    single: _Single = _NO_SINGLE  # the word alone, Arabic clitics not tried
+    single_clitic: _Single = _NO_SINGLE  # the word alone, Arabic clitics tried
 
 
 @dataclass(slots=True)
@@ -217,8 +233,7 @@ def _arabic_variants(word: str) -> tuple[tuple[str, bool], ...]:
 def _word(text: str) -> _Word:
     if text.isalpha():
         if text.isascii():
-            key = text.lower()  # what norm() gives for plain ASCII letters
-            return _Word(text, key, (), starts=_starts(key, ()))
+            return _make_word(text, text.lower(), ())  # text.lower() is what norm() gives here
     elif text[0] in "@$" or "://" in text or not any(ch.isalpha() for ch in text):
         return _Word(text, "", ())  # a separator: no place name spans it
     key = norm(text)
@@ -227,23 +242,53 @@ def _word(text: str) -> _Word:
         variants = _georgian_variants(text)
     elif _is_arabic(text):
         variants = _arabic_variants(text)
-    return _Word(text, key, variants, starts=_starts(key, variants))
+    return _make_word(text, key, variants)
+
+
+def _make_word(text: str, key: str, variants: tuple[tuple[str, bool], ...], hashtag: bool = False) -> _Word:
+    multi = _start_tables()[0]
+    single = _single(text, key, variants, clitics=False)
+    arabic = bool(variants) and _is_arabic(text)
+    single_clitic = _single(text, key, variants, clitics=True) if arabic else single
+    # what _spans can match from here: the word alone, or a longer name whose first word is the
+    # word's key or (Arabic, clitics tried) one of its variants
+    starts = bool(key) and bool(
+        single.entries or single_clitic.entries or key in multi or (arabic and any(v in multi for v, _ in variants))
+    )
+    return _Word(text, key, variants, hashtag, starts, single, single_clitic)
+
+
+def _single(text: str, key: str, variants: tuple[tuple[str, bool], ...], *, clitics: bool) -> _Single:
+    """The one-word lookup of ``_spans`` (see ``_Single``)."""
+    index = _start_tables()[1]
+    entries = index.get(key)
+    inflected = cue = False
+    if not entries and variants:
+        if _is_georgian(text):
+            for v, is_cue in variants:
+                entries = index.get(v)
+                if entries:
+                    inflected, cue = True, is_cue
+                    break
+        if not entries and clitics and _is_arabic(text):
+            for v, is_cue in variants:
+                entries = index.get(v)
+                if entries:
+                    inflected, cue = True, is_cue
+                    break
+    if not entries:
+        return _NO_SINGLE
+    if not inflected and key in _stop_keys():
+        entries = [e for e in entries if e.exact is not None]
+    kept = tuple(e for e in entries if e.exact is None or e.exact == text)
+    return _Single(kept, inflected, cue) if kept else _NO_SINGLE
 
 
 @functools.lru_cache(maxsize=20_000)
 def _hashtag_word(part: str) -> _Word:
     """A word of a split hashtag: as ``_word``, marked as coming from a hashtag."""
     w = _word(part)
-    return _Word(w.text, w.key, w.variants, hashtag=True, starts=w.starts)
-
-
-def _starts(key: str, variants: tuple[tuple[str, bool], ...]) -> bool:
-    if not key:
-        return False
-    if variants:
-        return True
-    multi, index = _start_tables()
-    return key in multi or key in index
+    return _Word(w.text, w.key, w.variants, True, w.starts, w.single, w.single_clitic)
 
 
 @functools.cache
@@ -300,6 +345,8 @@ class LocationTagger:
         if not nxt.key or nxt.hashtag != w.hashtag:
             return False  # every chunk of two or more words contains nxt: all are skipped
         prefixes = self.gaz.multi_prefixes
+        if not w.variants and not nxt.variants:
+            return f"{w.key} {nxt.key}" in prefixes
         seconds = [nxt.key]
         if nxt.variants and _is_georgian(nxt.text):
             seconds.extend(v for v, _cue in nxt.variants)
@@ -312,7 +359,6 @@ class LocationTagger:
         """Longest-first, non-overlapping matches over n-grams of up to MAX_NGRAM words."""
         out: list[_Match] = []
         clitics = lang in (None, "", "ar", "und")
-        stop = self._stop
         edge = self._edge_stop
         index = self.gaz.index
         n = len(words)
@@ -327,19 +373,12 @@ class LocationTagger:
             longest = min(self._first_word_span(w, clitics), n - i)
             if longest > 1 and not self._may_continue(w, words[i + 1], clitics):
                 longest = 1  # no multi-word name starts with this pair: only the word alone can match
-            for size in range(longest, 0, -1):
-                if size == 1:
-                    chunk = [w]
-                    key = w.key
-                    entries = index.get(key)
-                    if entries is None and not w.variants:
-                        break
-                else:
-                    chunk = words[i : i + size]
-                    if any(not c.key or c.hashtag != w.hashtag for c in chunk):
-                        continue
-                    key = " ".join(c.key for c in chunk)
-                    entries = index.get(key)
+            for size in range(longest, 1, -1):  # longer names first; the word alone below
+                chunk = words[i : i + size]
+                if any(not c.key or c.hashtag != w.hashtag for c in chunk):
+                    continue
+                key = " ".join(c.key for c in chunk)
+                entries = index.get(key)
                 inflected = cue_affix = False
                 if not entries:
                     last = chunk[-1]
@@ -361,10 +400,7 @@ class LocationTagger:
                 if not entries:
                     continue
                 if not inflected:
-                    if size == 1:
-                        if key in stop:
-                            entries = [e for e in entries if e.exact is not None]
-                    elif chunk[0].key in edge or chunk[-1].key in edge:
+                    if chunk[0].key in edge or chunk[-1].key in edge:
                         # "US is" -> a GeoNames alternate spelling of some city: not a name;
                         # "la paz" in lower case is "the peace", "La Paz" may be the city.
                         capitalised = all(_is_capitalised(c.text) for c in chunk if c.key not in edge)
@@ -385,6 +421,16 @@ class LocationTagger:
                     cue, inflected, w.hashtag,
                 )
                 break
+            if found is None:
+                single = w.single_clitic if clitics else w.single
+                if single.entries:
+                    prev = words[i - 1].key if i > 0 else ""
+                    nxt = words[i + 1].key if i + 1 < n else ""
+                    found = _Match(
+                        i, i + 1, list(single.entries), w.text, _is_capitalised(w.text),
+                        prev in _CUE_BEFORE_KEYS or nxt in _CUE_AFTER_KEYS or single.cue, single.inflected,
+                        w.hashtag,
+                    )
             if found is None:
                 i += 1
             else:
