@@ -1,4 +1,4 @@
-"""Key phrases: RAKE-style scoring over spaCy tokens, per-language stop words, brand exclusion."""
+"""Key phrases: RAKE-style scoring over the shared tokenizer's tokens, per-language stop words, brand exclusion."""
 
 from __future__ import annotations
 
