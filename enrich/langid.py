@@ -43,6 +43,7 @@ _SHORT_CONFIDENT = 0.80  # a short Latin text is trusted to fastText only above 
 
 # Bare domains ("acme.com/help") say nothing about the language either; URLs and handles are the core's.
 _BARE_DOMAIN_RE = re.compile(r"\b[\w.-]+\.(?:com|org|net|io|co|ly|pk|ge|es|sa|ae)(?:/\S*)?\b", re.IGNORECASE)
+_TLD_RE = re.compile(r"\.(?:com|org|net|io|co|ly|pk|ge|es|sa|ae)", re.IGNORECASE)
 # Runs, not single characters: counting by summing run lengths allocates one string per word
 # instead of one per letter (4x faster on Arabic script).
 _LATIN_RE = re.compile(r"[A-Za-z\u00C0-\u024F\u1E00-\u1EFF]+")
@@ -186,7 +187,7 @@ class LanguageIdentifier:
         # each pattern needs a character the text may well lack: skip the pass when it does
         if "/" in s or "www" in s.lower():
             s = URL_RE.sub(" ", s)
-        if "." in s:
+        if "." in s and _TLD_RE.search(s):  # a bare domain needs one of its endings
             s = _BARE_DOMAIN_RE.sub(" ", s)
         if "@" in s:
             s = HANDLE_RE.sub(" ", s)
