@@ -600,7 +600,7 @@ def preload(languages: Iterable[str] | None = None) -> None:
 
 def make_pipeline(family: str) -> Language:
     """A blank spaCy pipeline with the same fixed rules: the reference :class:`Tokenizer` is
-    tested against, and the tokenizer an optional NER pipeline would use."""
+    tested against (tests/unit/test_tokenizer.py); the pipeline itself does not use it."""
     if family not in FAMILIES:
         raise ValueError(f"unknown language family {family!r}; expected one of {FAMILIES}")
     nlp = spacy.blank(family)
