@@ -4,8 +4,8 @@
 
 Each item has ``lang``, ``kind`` (``text`` or ``profile``), ``text`` and ``expected`` places
 (``name`` = the gazetteer's English name, ``country_code``), possibly none. Text items go through the
-same spaCy tokenizer as the pipeline and ``LocationTagger.from_words`` with the item's gold language;
-profile items through ``LocationTagger.from_profile``. A prediction is correct when name and
+same tokenizer as the pipeline (``enrich.nlp.tokenize``) and ``LocationTagger.from_words`` with the
+item's gold language; profile items through ``LocationTagger.from_profile``. A prediction is correct when name and
 country both match (micro-averaged over places); the country-only figures count a place right
 when its country is right. "no-place items" is the share of items expecting nothing that got
 nothing (the stop-list traps).
@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from enrich.location import LocationTagger
-from enrich.nlp import family_for, get_pipeline, preload
+from enrich.nlp import preload, tokenize
 
 DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "location_eval.jsonl"
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             loc = tagger.from_profile(item["text"])
             found = [loc] if loc is not None else []
         else:
-            words = [t.text for t in get_pipeline(family_for(item["lang"]))(item["text"])]
+            words = tokenize(item["text"], item["lang"])
             found = tagger.from_words(words, item["lang"])
         pred = {(p.name, p.country_code) for p in found}
         gold = {(e["name"], e["country_code"]) for e in item["expected"]}

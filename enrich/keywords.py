@@ -1,6 +1,6 @@
 """Key phrases: the few (at most 5) phrases that say what a mention is about, in any language.
 
-A RAKE-style scorer over the tokens of the spaCy backbone:
+A RAKE-style scorer over the tokens of the shared tokenizer (``enrich/nlp.py``):
 
 1. candidate phrases are maximal runs of content words, broken by stop words, punctuation,
    numbers, emojis, hashtags/handles/cashtags/URLs, brand terms and "words" longer than
@@ -26,8 +26,7 @@ import functools
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-
-from spacy.tokens import Doc
+from typing import Any
 
 from enrich.nlp import SUPPORTED_LANGUAGES, token_kind
 
@@ -81,7 +80,7 @@ def _term_tokens(term: str) -> tuple[str, ...]:
 class _BrandTerms:
     """Brand names/aliases as single words and multi-word sequences (casefolded)."""
 
-    __slots__ = ("max_len", "phrases", "words")
+    __slots__ = ("firsts", "max_len", "phrases", "words")
 
     def __init__(self, terms: Iterable[str]) -> None:
         self.words: set[str] = set()
@@ -98,15 +97,19 @@ class _BrandTerms:
                 self.phrases.add(toks)
                 self.words.add("".join(toks))
                 self.max_len = max(self.max_len, len(toks))
+        self.firsts = frozenset(p[0] for p in self.phrases)
 
     def mask(self, low: Sequence[str]) -> list[bool]:
         """True at every position covered by a brand word or brand phrase."""
         words = self.words
         out = [w in words for w in low]
         if self.phrases:
+            firsts = self.firsts
             n = len(low)
-            for size in range(2, self.max_len + 1):
-                for i in range(n - size + 1):
+            for i, w in enumerate(low):
+                if w not in firsts:  # a phrase can only start at its first word
+                    continue
+                for size in range(2, min(self.max_len, n - i) + 1):
                     if tuple(low[i : i + size]) in self.phrases:
                         for j in range(i, i + size):
                             out[j] = True
@@ -146,8 +149,8 @@ class KeywordExtractor:
             self._brands[brand] = found
         return found
 
-    def extract(self, doc: Doc, lang: str | None, *, brand: str | None = None) -> tuple[str, ...]:
-        """Key phrases of a spaCy ``Doc``."""
+    def extract(self, doc: Iterable[Any], lang: str | None, *, brand: str | None = None) -> tuple[str, ...]:
+        """Key phrases of a spaCy ``Doc`` (or anything yielding objects with ``.text``)."""
         return self.extract_words([t.text for t in doc], lang, brand=brand)
 
     def extract_words(
@@ -160,27 +163,28 @@ class KeywordExtractor:
         if memo is None or len(memo) > _MEMO_LIMIT:
             memo = self._memo[lang or ""] = {}
         stop = stopwords_for(lang)
-        low: list[str] = []
-        content: list[bool] = []
-        for w in words:
-            hit = memo.get(w)
-            if hit is None:
-                lw = w.casefold()
-                ok = (
-                    1 < len(lw) <= MAX_WORD_CHARS
-                    and lw not in stop
-                    and token_kind(w) == "word"
-                    and any(c.isalpha() for c in lw)
-                )
-                hit = memo[w] = (lw, ok)
-            low.append(hit[0])
-            content.append(hit[1])
-        brand_mask = self._brand(brand).mask(low)
+
+        def classify(w: str) -> tuple[str, bool]:
+            lw = w.casefold()
+            ok = (
+                1 < len(lw) <= MAX_WORD_CHARS
+                and lw not in stop
+                and token_kind(w) == "word"
+                and any(c.isalpha() for c in lw)
+            )
+            hit = memo[w] = (lw, ok)
+            return hit
+
+        memo_get = memo.get
+        hits = [memo_get(w) or classify(w) for w in words]
+        terms = self._brand(brand)
+        brand_mask = terms.mask([h[0] for h in hits]) if terms.phrases else None
+        brand_words = terms.words
         phrases: list[tuple[str, ...]] = []
         run: list[str] = []
         max_words = self.max_words
-        for i, lw in enumerate(low):
-            keep = content[i] and not brand_mask[i]
+        for i, (lw, ok) in enumerate(hits):
+            keep = ok and (not brand_mask[i] if brand_mask is not None else lw not in brand_words)
             if keep:
                 run.append(lw)
                 if len(run) == max_words:
@@ -200,11 +204,16 @@ class KeywordExtractor:
             for w in ph:
                 freq[w] = freq.get(w, 0) + 1
                 degree[w] = degree.get(w, 0) + size
-        best: dict[tuple[str, ...], tuple[float, int]] = {}
+        ranked: list[tuple[float, int, tuple[str, ...]]] = []  # (-score, first position, phrase)
+        seen: set[tuple[str, ...]] = set()
         for pos, ph in enumerate(phrases):
-            if ph in best:
+            if ph in seen:
                 continue
-            score = sum(degree[w] / freq[w] for w in ph)
-            best[ph] = (score, pos)
-        ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[1][1]))
-        return tuple(" ".join(ph) for ph, _ in ranked[: self.max_keywords])
+            seen.add(ph)
+            if len(ph) == 1:
+                w = ph[0]
+                ranked.append((-(degree[w] / freq[w]), pos, ph))
+            else:
+                ranked.append((-sum([degree[w] / freq[w] for w in ph]), pos, ph))
+        ranked.sort()  # best score first, ties: earlier first (positions are unique)
+        return tuple(" ".join(ph) for _, _, ph in ranked[: self.max_keywords])

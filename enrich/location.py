@@ -50,13 +50,13 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from brandpulse.schema import Geo, Location
 from brandpulse.text import split_hashtag
 from enrich.gazetteer import NEAREST_CITY_KM, Entry, Place, get_gazetteer, norm
 from enrich.keywords import load_stopwords
-from enrich.nlp import SUPPORTED_LANGUAGES
+from enrich.nlp import SUPPORTED_LANGUAGES, bound_runs
 
 COUNTRY_CODE_KM = 150.0
 MIN_POP_LOWERCASE = 100_000
@@ -168,12 +168,29 @@ _CUE_AFTER_KEYS = frozenset(norm(w) for w in _CUES_AFTER)
 # matching
 
 
+class _Single(NamedTuple):
+    """A word alone as a place name: its gazetteer entries after the stop-word and exact-spelling
+    filters, and whether they were found with a case ending or clitic off (and that one is a
+    locative cue). It depends only on the word (and, for Arabic clitics, the language), so it is
+    computed once per word."""
+
+    entries: tuple[Entry, ...] = ()
+    inflected: bool = False
+    cue: bool = False
+
+
+_NO_SINGLE = _Single()
+
+
 @dataclass(slots=True)
 class _Word:
     text: str
     key: str
     variants: tuple[tuple[str, bool], ...]  # (key with a case ending/clitic removed, is a cue)
     hashtag: bool = False
+    starts: bool = False  # may start a place name (alone, or as the first word of a longer one)
+    single: _Single = _NO_SINGLE  # the word alone, Arabic clitics not tried
+    single_clitic: _Single = _NO_SINGLE  # the word alone, Arabic clitics tried
 
 
 @dataclass(slots=True)
@@ -214,8 +231,10 @@ def _arabic_variants(word: str) -> tuple[tuple[str, bool], ...]:
 
 @functools.lru_cache(maxsize=100_000)
 def _word(text: str) -> _Word:
-    c = text[0]
-    if c in "@$" or "://" in text or not any(ch.isalpha() for ch in text):
+    if text.isalpha():
+        if text.isascii():
+            return _make_word(text, text.lower(), ())  # text.lower() is what norm() gives here
+    elif text[0] in "@$" or "://" in text or not any(ch.isalpha() for ch in text):
         return _Word(text, "", ())  # a separator: no place name spans it
     key = norm(text)
     variants: tuple[tuple[str, bool], ...] = ()
@@ -223,7 +242,59 @@ def _word(text: str) -> _Word:
         variants = _georgian_variants(text)
     elif _is_arabic(text):
         variants = _arabic_variants(text)
-    return _Word(text, key, variants)
+    return _make_word(text, key, variants)
+
+
+def _make_word(text: str, key: str, variants: tuple[tuple[str, bool], ...], hashtag: bool = False) -> _Word:
+    multi = _start_tables()[0]
+    single = _single(text, key, variants, clitics=False)
+    arabic = bool(variants) and _is_arabic(text)
+    single_clitic = _single(text, key, variants, clitics=True) if arabic else single
+    # what _spans can match from here: the word alone, or a longer name whose first word is the
+    # word's key or (Arabic, clitics tried) one of its variants
+    starts = bool(key) and bool(
+        single.entries or single_clitic.entries or key in multi or (arabic and any(v in multi for v, _ in variants))
+    )
+    return _Word(text, key, variants, hashtag, starts, single, single_clitic)
+
+
+def _single(text: str, key: str, variants: tuple[tuple[str, bool], ...], *, clitics: bool) -> _Single:
+    """The one-word lookup of ``_spans`` (see ``_Single``)."""
+    index = _start_tables()[1]
+    entries = index.get(key)
+    inflected = cue = False
+    if not entries and variants:
+        if _is_georgian(text):
+            for v, is_cue in variants:
+                entries = index.get(v)
+                if entries:
+                    inflected, cue = True, is_cue
+                    break
+        if not entries and clitics and _is_arabic(text):
+            for v, is_cue in variants:
+                entries = index.get(v)
+                if entries:
+                    inflected, cue = True, is_cue
+                    break
+    if not entries:
+        return _NO_SINGLE
+    if not inflected and key in _stop_keys():
+        entries = [e for e in entries if e.exact is not None]
+    kept = tuple(e for e in entries if e.exact is None or e.exact == text)
+    return _Single(kept, inflected, cue) if kept else _NO_SINGLE
+
+
+@functools.lru_cache(maxsize=20_000)
+def _hashtag_word(part: str) -> _Word:
+    """A word of a split hashtag: as ``_word``, marked as coming from a hashtag."""
+    w = _word(part)
+    return _Word(w.text, w.key, w.variants, True, w.starts, w.single, w.single_clitic)
+
+
+@functools.cache
+def _start_tables() -> tuple[dict[str, int], dict[str, list[Entry]]]:
+    gaz = get_gazetteer()  # the process-wide gazetteer every LocationTagger uses
+    return gaz.multi_first, gaz.index
 
 
 def _is_capitalised(surface: str) -> bool:
@@ -246,13 +317,16 @@ class LocationTagger:
 
     def _words(self, tokens: Sequence[str]) -> list[_Word]:
         words: list[_Word] = []
+        append = words.append
+        word = _word
         for tok in tokens:
-            if tok[:1] == "#" and len(tok) > 1:
+            if not tok:
+                continue
+            if tok[0] == "#" and len(tok) > 1:
                 for part in split_hashtag(tok):
-                    w = _word(part)
-                    words.append(_Word(w.text, w.key, w.variants, hashtag=True))
-            elif tok:
-                words.append(_word(tok))
+                    append(_hashtag_word(part))
+            else:
+                append(word(tok))
         return words
 
     def _first_word_span(self, w: _Word, clitics: bool) -> int:
@@ -264,37 +338,47 @@ class LocationTagger:
                 size = max(size, multi.get(v, 1))
         return size
 
+    def _may_continue(self, w: _Word, nxt: _Word, clitics: bool) -> bool:
+        """Whether some multi-word lookup of ``_spans`` at ``w`` can succeed: its key starts with
+        ``w``'s key (or, for Arabic, a clitic-free variant) then ``nxt``'s (or, for Georgian, a
+        variant with the case ending off), and that must be a leading run of a gazetteer key."""
+        if not nxt.key or nxt.hashtag != w.hashtag:
+            return False  # every chunk of two or more words contains nxt: all are skipped
+        prefixes = self.gaz.multi_prefixes
+        if not w.variants and not nxt.variants:
+            return f"{w.key} {nxt.key}" in prefixes
+        seconds = [nxt.key]
+        if nxt.variants and _is_georgian(nxt.text):
+            seconds.extend(v for v, _cue in nxt.variants)
+        firsts = [w.key]
+        if clitics and w.variants and _is_arabic(w.text):
+            firsts.extend(v for v, _cue in w.variants)
+        return any(f"{a} {b}" in prefixes for a in firsts for b in seconds)
+
     def _spans(self, words: list[_Word], lang: str | None = None) -> list[_Match]:
         """Longest-first, non-overlapping matches over n-grams of up to MAX_NGRAM words."""
         out: list[_Match] = []
         clitics = lang in (None, "", "ar", "und")
-        stop = self._stop
         edge = self._edge_stop
         index = self.gaz.index
-        multi = self.gaz.multi_first
         n = len(words)
         i = 0
         while i < n:
             w = words[i]
-            key = w.key
-            if not key or (not w.variants and key not in multi and key not in index):
+            if not w.starts:
                 i += 1  # the common case: a word that starts no name
                 continue
+            key = w.key
             found: _Match | None = None
             longest = min(self._first_word_span(w, clitics), n - i)
-            for size in range(longest, 0, -1):
-                if size == 1:
-                    chunk = [w]
-                    key = w.key
-                    entries = index.get(key)
-                    if entries is None and not w.variants:
-                        break
-                else:
-                    chunk = words[i : i + size]
-                    if any(not c.key or c.hashtag != w.hashtag for c in chunk):
-                        continue
-                    key = " ".join(c.key for c in chunk)
-                    entries = index.get(key)
+            if longest > 1 and not self._may_continue(w, words[i + 1], clitics):
+                longest = 1  # no multi-word name starts with this pair: only the word alone can match
+            for size in range(longest, 1, -1):  # longer names first; the word alone below
+                chunk = words[i : i + size]
+                if any(not c.key or c.hashtag != w.hashtag for c in chunk):
+                    continue
+                key = " ".join(c.key for c in chunk)
+                entries = index.get(key)
                 inflected = cue_affix = False
                 if not entries:
                     last = chunk[-1]
@@ -316,10 +400,7 @@ class LocationTagger:
                 if not entries:
                     continue
                 if not inflected:
-                    if size == 1:
-                        if key in stop:
-                            entries = [e for e in entries if e.exact is not None]
-                    elif chunk[0].key in edge or chunk[-1].key in edge:
+                    if chunk[0].key in edge or chunk[-1].key in edge:
                         # "US is" -> a GeoNames alternate spelling of some city: not a name;
                         # "la paz" in lower case is "the peace", "La Paz" may be the city.
                         capitalised = all(_is_capitalised(c.text) for c in chunk if c.key not in edge)
@@ -340,6 +421,16 @@ class LocationTagger:
                     cue, inflected, w.hashtag,
                 )
                 break
+            if found is None:
+                single = w.single_clitic if clitics else w.single
+                if single.entries:
+                    prev = words[i - 1].key if i > 0 else ""
+                    nxt = words[i + 1].key if i + 1 < n else ""
+                    found = _Match(
+                        i, i + 1, list(single.entries), w.text, _is_capitalised(w.text),
+                        prev in _CUE_BEFORE_KEYS or nxt in _CUE_AFTER_KEYS or single.cue, single.inflected,
+                        w.hashtag,
+                    )
             if found is None:
                 i += 1
             else:
@@ -506,7 +597,7 @@ class LocationTagger:
         return out
 
     def from_text(self, text: str, lang: str | None = None) -> list[Location]:
-        """Like ``from_words`` for a raw string (regex word split; the pipeline passes spaCy tokens)."""
+        """Like ``from_words`` for a raw string (regex word split; the pipeline passes its tokens)."""
         tokens = re.findall(r"#?[\w\u200c\u0300-\u036f\u064b-\u065f\u0670'’.-]+|\S", text)
         return self.from_words([t.rstrip(".") or t for t in tokens], lang)
 
@@ -572,7 +663,8 @@ class LocationTagger:
         """GPE/LOC entity strings from the optional NER pipeline ([] when none is installed)."""
         if self._ner is None:
             return []
-        doc = self._ner(text)
+        # the model's own spaCy tokenizer is quadratic in the length of a non-space run
+        doc = self._ner(bound_runs(text))
         return [ent.text for ent in doc.ents if ent.label_ in ("GPE", "LOC")]
 
 

@@ -13,7 +13,7 @@ from kafka import KafkaProducer
 from brandpulse.settings import Settings
 from brandpulse.stage import Command, ConsumerSpec, Stage, WorkerContext, run_consumer
 
-# The taggers (spaCy, the language-ID and sentiment models) load only in the process that enriches:
+# The taggers (tokenizer rules, the language-ID and sentiment models) load only in the process that enriches:
 # the CLI, the supervisor and the other workers import this module just to know the stage.
 
 

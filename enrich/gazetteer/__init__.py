@@ -81,6 +81,9 @@ class Gazetteer:
     country_by_code: dict[str, int] = field(default_factory=dict)
     us_state_codes: set[str] = field(default_factory=set)
     multi_first: dict[str, int] = field(default_factory=dict)  # first word -> most words in a name
+    # every leading run of two or more words of a multi-word key ("new york" for "new york city"):
+    # a word pair that is none of these starts no multi-word name, whatever follows
+    multi_prefixes: set[str] = field(default_factory=set)
 
     def add(self, place: Place, names: Iterable[tuple[str, bool]]) -> int:
         idx = len(self.places)
@@ -100,6 +103,8 @@ class Gazetteer:
                 parts = key.split(" ")
                 first = parts[0]
                 self.multi_first[first] = max(self.multi_first.get(first, 1), min(len(parts), MAX_NGRAM))
+                for end in range(2, len(parts) + 1):
+                    self.multi_prefixes.add(" ".join(parts[:end]))
         if place.kind == "city" and place.lat is not None and place.lon is not None:
             self.grid.setdefault((math.floor(place.lat), math.floor(place.lon)), []).append(idx)
         return idx

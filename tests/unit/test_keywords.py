@@ -1,4 +1,4 @@
-"""Key phrases: RAKE-style scoring over spaCy tokens, per-language stop words, brand exclusion."""
+"""Key phrases: RAKE-style scoring over the shared tokenizer's tokens, per-language stop words, brand exclusion."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ import unicodedata
 import pytest
 
 from enrich.keywords import STOPWORDS_DIR, KeywordExtractor, all_stopwords, load_stopwords
-from enrich.nlp import SUPPORTED_LANGUAGES, family_for, get_pipeline
+from enrich.nlp import SUPPORTED_LANGUAGES, tokenize
 
 KX = KeywordExtractor(brand_terms={"acme": ["Acme", "Acme Corp", "@acme", "#AcmeCare"]})
 
 
 def kw(text: str, lang: str, brand: str | None = "acme") -> tuple[str, ...]:
-    doc = get_pipeline(family_for(lang))(text)
-    return KX.extract(doc, lang, brand=brand)
+    return KX.extract_words(tokenize(text, lang), lang, brand=brand)
 
 
 def test_english_phrases_without_stop_words_or_brand() -> None:

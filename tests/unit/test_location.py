@@ -9,7 +9,7 @@ import pytest
 from brandpulse.schema import Geo
 from enrich.gazetteer import get_gazetteer, norm
 from enrich.location import LocationTagger
-from enrich.nlp import family_for, get_pipeline
+from enrich.nlp import tokenize
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def tagger() -> LocationTagger:
 
 
 def places(tagger: LocationTagger, text: str, lang: str) -> list[tuple[str, str | None]]:
-    words = [t.text for t in get_pipeline(family_for(lang))(text)]
+    words = tokenize(text, lang)
     return [(p.name, p.country_code) for p in tagger.from_words(words, lang)]
 
 

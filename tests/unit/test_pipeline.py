@@ -185,7 +185,7 @@ def test_a_broken_tokenizer_falls_back_to_whitespace_words(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("tokenizer crashed")
 
-    monkeypatch.setattr("enrich.nlp.pipe_texts", broken)
+    monkeypatch.setattr("enrich.nlp.tokenize", broken)
     out = enricher.enrich([mk("never seen before text one", 1), mk("never seen before text two", 2)])
     for r in out:
         e = ok(r).enrichment
