@@ -47,6 +47,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from brandpulse.schema import Sentiment, SentimentProbabilities
+from brandpulse.text import HANDLE_RE, URL_RE
 from enrich.sentiment.lexicon import LEXICON_LANGUAGES, LexiconAnalyzer, SentimentConfig
 from enrich.sentiment.model import (
     CLASSES,
@@ -69,8 +70,6 @@ __all__ = [
     "supported_languages",
 ]
 
-_URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_HANDLE_RE = re.compile(r"(?<!\w)@\w+")
 _LETTER_RE = re.compile(r"[^\W\d_]")
 _NONE = Sentiment(label="unknown", score=0.0, confidence=0.0, method="none")
 
@@ -166,10 +165,10 @@ class SentimentAnalyzer:
     def route(self, text: str, lang: str) -> Route | None:
         """The route for ``text`` (already cut to ``max_chars``), or None when it has no signal."""
         s = text
-        if "http" in s or "www" in s or "HTTP" in s or "WWW" in s:
-            s = _URL_RE.sub(" ", s)
+        if "://" in s or "www" in s or "WWW" in s:
+            s = URL_RE.sub(" ", s)
         if "@" in s:
-            s = _HANDLE_RE.sub(" ", s)
+            s = HANDLE_RE.sub(" ", s)
         if not _LETTER_RE.search(s) and not self._emoji.find(s):
             return None
         if lang == "ka":

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from brandpulse.schema import Sentiment, SentimentLabel
+from brandpulse.text import HANDLE_RE, HASHTAG_RE, URL_RE, fold_script, split_hashtag
 from enrich.emoji_sentiment import LEXICON_DIR, EmojiTable
 
 __all__ = ["LEXICON_LANGUAGES", "LexiconAnalyzer", "SentimentConfig"]
@@ -85,19 +86,14 @@ class SentimentConfig:
 
 # --------------------------------------------------------------------------- text normalisation
 _SURROGATE_OR_CONTROL_RE = re.compile(r"[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2060\ufeff]")
-_URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_HANDLE_RE = re.compile(r"(?<!\w)@\w+")
-_HASHTAG_RE = re.compile(r"(?<![\w&])#(\w+)")
 _TOKEN_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[.!?;,:،؟۔]+")
 _BOUNDARY_CHARS = frozenset(".!?;,:،؟۔")
 _LATIN_TOKEN_RE = re.compile(r"^[a-z0-9'’-]+$")
-_ARABIC_DIACRITICS_RE = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
-_AR_TRANS = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ة": "ه", "ى": "ي", "ی": "ي", "ک": "ك"})
-_UR_TRANS = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "ه": "ہ", "ۃ": "ہ", "ۂ": "ہ", "ٔ": ""})
-_AR_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ف", "ب", "ل", "ك")
-_CAMEL_RE = re.compile(
-    r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"
-)
+# Urdu's hamza-above on heh/yeh (ۂ, ۓ) is spelling, not a different word; the rest of the Arabic-script
+# folding is the core's (brandpulse.text.fold_script), applied to the lexicons and the text alike.
+_UR_EXTRA = str.maketrans({"ۂ": "ه", "ٔ": ""})
+# Arabic clitic prefixes, folded like the tokens they are stripped from.
+_AR_PREFIXES = tuple(fold_script(p) for p in ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ف", "ب", "ل", "ك"))
 
 # Small English word list so lower-case hashtags can be segmented (#worstserviceever).
 _SEGMENT_WORDS = frozenset(
@@ -129,10 +125,9 @@ def _normalize(lang: str, token: str) -> str:
     if lang == "es":
         return _strip_accents(t)
     if lang == "ar":
-        return _ARABIC_DIACRITICS_RE.sub("", t).translate(_AR_TRANS)
+        return fold_script(t)
     if lang == "ur":
-        t = _ARABIC_DIACRITICS_RE.sub("", t).translate(_UR_TRANS)
-        return t.replace("\u200c", "")
+        return fold_script(t.translate(_UR_EXTRA)).replace(" ", "")
     return t
 
 
@@ -357,13 +352,13 @@ class LexiconAnalyzer:
         if not s.isascii():
             s, emojis = self._emoji.split(s)
         if "http" in s or "www" in s or "HTTP" in s or "WWW" in s:
-            s = _URL_RE.sub(" ", s)
+            s = URL_RE.sub(" ", s)
         if "@" in s:
-            s = _HANDLE_RE.sub(" ", s)
+            s = HANDLE_RE.sub(" ", s)
         inline: set[str] = set()
         if "#" in s:
-            inline = {m.lower() for m in _HASHTAG_RE.findall(s)}
-            s = _HASHTAG_RE.sub(lambda m: " " + self._split_hashtag(m.group(1)) + " . ", s)
+            inline = {m.lower() for m in HASHTAG_RE.findall(s)}
+            s = HASHTAG_RE.sub(lambda m: " " + self._split_hashtag(m.group(1)) + " . ", s)
         extra = [h.lstrip("#") for h in hashtags if h and h.lstrip("#").lower() not in inline]
         if extra:
             s = s + " . " + " . ".join(self._split_hashtag(_sanitize(h, 200)) for h in extra)
@@ -428,7 +423,7 @@ class LexiconAnalyzer:
         cfg = self.config
         s = _sanitize(text, cfg.max_chars)
         if "http" in s or "www" in s:
-            s = _URL_RE.sub(" ", s)
+            s = URL_RE.sub(" ", s)
         toks = [t for t in (_normalize(rules.lang, raw) for raw in _TOKEN_RE.findall(s)) if t]
         negators = rules.negators
         n = len(toks)
@@ -633,43 +628,7 @@ class LexiconAnalyzer:
         return ev
 
     def _split_hashtag(self, tag: str) -> str:
-        """#WorstServiceEver -> 'Worst Service Ever'; #worstserviceever -> 'worst service ever'."""
-        parts = [p for p in tag.replace("_", " ").split() if p]
-        out: list[str] = []
-        for p in parts:
-            camel = _CAMEL_RE.sub(" ", p).split()
-            if len(camel) == 1 and p.isascii() and p.isalpha() and p.islower() and len(p) > 6:
-                out.extend(self._segment(p))
-            else:
-                out.extend(camel)
-        return " ".join(out)
+        """#WorstServiceEver -> 'worst service ever'; #worstserviceever -> 'worst service ever'
+        (the core's splitter, with VADER's and the lexicons' words as the vocabulary)."""
+        return " ".join(split_hashtag(tag, self._segment_vocab))
 
-    def _segment(self, s: str) -> list[str]:
-        """Split a lower-case run into known words, maximising the sum of squared word lengths."""
-        n = len(s)
-        if n > 40:
-            return [s]
-        vocab = self._segment_vocab
-        best: list[tuple[int, int, int]] = [(0, 0, 0)] * (n + 1)  # (score, -pieces, prev index)
-        for i in range(1, n + 1):
-            cand = (best[i - 1][0], best[i - 1][1] - 1, i - 1)  # one unknown character
-            for j in range(max(0, i - 15), i - 2):
-                if s[j:i] in vocab:
-                    sc = (best[j][0] + (i - j) ** 2, best[j][1] - 1, j)
-                    if sc[:2] > cand[:2]:
-                        cand = sc
-            best[i] = cand
-        pieces: list[str] = []
-        i = n
-        while i > 0:
-            j = best[i][2]
-            pieces.append(s[j:i])
-            i = j
-        pieces.reverse()
-        merged: list[str] = []
-        for p in pieces:  # glue runs of unknown single characters back together
-            if len(p) == 1 and merged and len(merged[-1]) >= 1 and merged[-1] not in vocab:
-                merged[-1] += p
-            else:
-                merged.append(p)
-        return merged

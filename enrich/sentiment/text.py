@@ -33,13 +33,11 @@ from __future__ import annotations
 
 import re
 
+from brandpulse.text import HANDLE_RE, HASHTAG_RE, URL_RE, fold_script, split_hashtag
+
 __all__ = ["arabic_script_share", "latin_share", "model_text", "skeleton_tokens", "urdu_skeleton"]
 
-_URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_HANDLE_RE = re.compile(r"(?<!\w)@\w+")
-_HASHTAG_RE = re.compile(r"#(\w+)")
 _UNPRINTABLE_RE = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
 # emoji / pictographs / regional indicators / skin tones: one token per code point run boundary
 _EMOJI_RE = re.compile(
     "([\u2190-\u21ff\u2300-\u23ff\u2460-\u27bf\u2900-\u2bff\u3030\u303d\u3297\u3299"
@@ -48,18 +46,13 @@ _EMOJI_RE = re.compile(
 _PUNCT_RE = re.compile(r"([!?.,;:()\[\]{}\"“”«»…،؟۔*~|/\\<>=+^])\1*")
 # \w then a letter check in the callback: twice as fast as a [^\W\d_] class on every position
 _REPEAT_RE = re.compile(r"(\w)\1\1+")
-_ARABIC_MARKS_RE = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640\u200c\u200d]")
 _ARABIC_LETTER_RE = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
-_ARABIC_FOLD = str.maketrans(
-    {
-        "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا",
-        "ي": "ی", "ى": "ی", "ئ": "ی", "ے": "ی", "ۓ": "ی",
-        "ك": "ک",
-        "ة": "ه", "ہ": "ه", "ۂ": "ه", "ۃ": "ه", "ھ": "ه", "ۀ": "ه",
-        "ؤ": "و",
-        "٠": "0", "١": "1", "٢": "2", "٣": "3", "٤": "4", "٥": "5", "٦": "6", "٧": "7", "٨": "8", "٩": "9",
-        "۰": "0", "۱": "1", "۲": "2", "۳": "3", "۴": "4", "۵": "5", "۶": "6", "۷": "7", "۸": "8", "۹": "9",
-    }
+# On top of the core's Arabic-script folding (brandpulse.text.fold_script: marks, tatweel, yeh/kaf/
+# heh/alef variants, digits): the model also reads the hamza-carrying and Urdu-final forms of yeh,
+# the other heh shapes and hamza-waw as their base letters, so Urdu, Persian and Arabic spellings of
+# one word meet (the Urdu-script route reads Urdu through what the model learnt from the others).
+_MODEL_FOLD = str.maketrans(
+    {"ئ": "ی", "ے": "ی", "ۓ": "ی", "ۂ": "ه", "ھ": "ه", "ۀ": "ه", "ؤ": "و"}
 )  # fmt: skip
 
 # Urdu letters (after the fold above) -> the Latin letters Roman-Urdu writers use for them.
@@ -85,16 +78,16 @@ def model_text(text: str) -> str:
     if not s.isprintable():  # lone surrogates cannot cross into fastText's C++; controls are noise
         s = _UNPRINTABLE_RE.sub(_unprintable, s)
     if "#" in s:  # before lower-casing: the case marks the word boundaries of #NimbusAirFail
-        s = _HASHTAG_RE.sub(_hashtag, s)
+        s = HASHTAG_RE.sub(_hashtag, s)
     s = s.lower()
-    if "http" in s or "www" in s:
-        s = _URL_RE.sub(" http ", s)
+    if "://" in s or "www" in s:
+        s = URL_RE.sub(" http ", s)
     if "@" in s:
-        s = _HANDLE_RE.sub(" @user ", s)
+        s = HANDLE_RE.sub(" @user ", s)
     if not s.isascii():
         s = _EMOJI_RE.sub(r" \1 ", s)
         if _ARABIC_LETTER_RE.search(s):
-            s = _ARABIC_MARKS_RE.sub("", s).translate(_ARABIC_FOLD)
+            s = fold_script(s).translate(_MODEL_FOLD)
     s = _PUNCT_RE.sub(_punct, s)
     s = _REPEAT_RE.sub(_repeat, s)
     return " ".join(s.split())
@@ -106,8 +99,7 @@ def _unprintable(m: re.Match[str]) -> str:
 
 def _hashtag(m: re.Match[str]) -> str:
     tag = m.group(1)
-    words = " ".join(_CAMEL_RE.sub(" ", tag.replace("_", " ")).split())
-    return f" #{tag} {words} "
+    return f" #{tag} {' '.join(split_hashtag(tag))} "
 
 
 def _punct(m: re.Match[str]) -> str:
