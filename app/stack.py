@@ -251,6 +251,19 @@ def _wait(check: Callable[[], bool], what: str, timeout: float, pid_alive: Calla
     raise StackError(f"{what} did not become healthy within {timeout:.0f}s; see {log}")
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding.
+
+    Like Kafka's own ``Uuid.randomUuid``, it never starts with ``-``: the storage tool's
+    argument parser would read such an id as an option (``--cluster-id: expected one
+    argument``), which failed one fresh ``stack up`` in 64.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _write_kafka_conf(root: Path, s: StackSettings) -> Path:
     conf = root / "conf" / "kafka"
     conf.mkdir(parents=True, exist_ok=True)
@@ -355,7 +368,7 @@ def up(s: StackSettings, *, wipe: bool = False, timeout: float = 180.0) -> float
         cp = str(kafka_home / "lib" / "*")
         log4j = f"-Dlog4j2.configurationFile={conf / 'log4j2.yaml'}"
         if not (root / "data" / "kafka" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = new_cluster_id()
             fmt = subprocess.run(
                 [java, "-cp", cp, log4j, "kafka.tools.StorageTool", "format", "-t", cluster_id,
                  "-c", str(conf / "server.properties")],
