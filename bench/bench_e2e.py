@@ -701,10 +701,16 @@ def main(argv: list[str] | None = None) -> int:
         workers.stop()
         workers.supervisors.clear()
         docs = read_back(es, mentions_alias(run), FEED)
+        es_pg = [pg for name, pg in shared if name.startswith("elasticsearch")]
+        es_before = group_cpu_seconds(es_pg[0]) if es_pg else None
         top = ceiling(es, s, docs, ceiling_prefix)
+        es_after = group_cpu_seconds(es_pg[0]) if es_pg else None
         ratio = rate / top
         print(f"== ceiling: helpers.bulk of the same {len(docs)} documents (chunk_size {s.index.batch_size}) into a "
               f"fresh index with the same template: {top:.0f} docs/s ({uptime()})", flush=True)
+        if es_before is not None and es_after is not None and docs:
+            print(f"   elasticsearch CPU in the ceiling: {es_after - es_before:.1f}s, "
+                  f"{(es_after - es_before) / len(docs) * 1000:.2f}s per 1k documents", flush=True)
         print(f"   steady end-to-end / ceiling = {ratio:.2f}  (target >= {RATIO_TARGET})", flush=True)
         if not ratio >= RATIO_TARGET:
             missed.append(f"end-to-end/ceiling {ratio:.2f} < {RATIO_TARGET}")
